@@ -1,0 +1,40 @@
+# The commands people, the README and CI use. `make run` and `make test` set up everything.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install services migrate run test lint format clean
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+install: $(UV)  ## virtual environment with the locked dependencies
+	$(UV) sync --frozen --quiet
+
+services:  ## local PostgreSQL and RabbitMQ up (installed and started if needed)
+	scripts/ensure-services.sh
+
+migrate: install services
+	$(BIN)/tasktracker migrate
+
+run: migrate  ## serve the API in the foreground until Ctrl-C
+	$(BIN)/tasktracker api
+
+test: install services  ## the whole test suite, against real PostgreSQL and RabbitMQ
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,61 @@
+"""The HTTP API: `create_app(settings)` builds it; its lifespan owns the database pool."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.api.errors import install_error_handlers
+from app.api.routes import health, rules, versions
+from app.config import Settings
+from app.db import create_pool
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auth.disabled:
+            logger.warning("AUTH_DISABLED=true: every request acts as an admin (development only)")
+        app.state.pool = await create_pool(settings.database, "tasktracker-api")
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(
+        title="Task Tracker automation",
+        version="0.1.0",
+        description="Decides pending versions of topics and atoms by admin-written rules.",
+        lifespan=lifespan,
+        max_body_size=settings.api.max_body_bytes,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (health.router, versions.router, rules.router):
+        app.include_router(router, prefix=API_PREFIX)
+    _document_bearer_auth(app)
+    return app
+
+
+def _document_bearer_auth(app: FastAPI) -> None:
+    """Declare the `bearer` scheme that each route's `security` entry names."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

@@ -1,0 +1,144 @@
+"""The `tasktracker` command: run the processes, migrate, manage tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from app.config import Settings, load_settings
+from app.db import create_pool
+from app.errors import AppError, ConfigurationError
+from app.logging import configure_logging
+from app.models import Role
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="tasktracker",
+    help="Task Tracker automation service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+token_cli = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
+cli.add_typer(token_cli, name="token")
+
+CLI_ACTOR = "cli"
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        typer.echo(f"tasktracker: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log)
+    return settings
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]  # any awaitable from an async def
+    except AppError as exc:
+        typer.echo(f"tasktracker: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@cli.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="address to listen on (API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on (API_PORT)")] = None,
+) -> None:
+    """Serve the HTTP API until interrupted."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    from app.api import create_app  # noqa: PLC0415 - keeps `tasktracker token` light
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Create the database if needed and apply every migration (safe to run again)."""
+    from app.migrate import migrate as run_migrations  # noqa: PLC0415 - alembic is heavy
+
+    settings = _settings()
+    run_migrations(settings.database)
+    typer.echo("database schema is up to date")
+
+
+@token_cli.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="who uses the token; shown in the audit log")],
+    role: Annotated[Role, typer.Option(help="what the token may do")] = Role.VIEWER,
+) -> None:
+    """Create a token and print its secret (the only time it is shown) on stdout."""
+    from app.services.tokens import create_token  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def work() -> str:
+        pool = await create_pool(settings.database, "tasktracker-cli")
+        try:
+            return (await create_token(pool, name, role, CLI_ACTOR)).secret
+        finally:
+            await pool.close()
+
+    typer.echo(_run(work))
+
+
+@token_cli.command("list")
+def token_list() -> None:
+    """List tokens (names, roles, state; never the secrets)."""
+    from app.services.tokens import list_tokens  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def work() -> None:
+        pool = await create_pool(settings.database, "tasktracker-cli")
+        try:
+            for token in await list_tokens(pool):
+                state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+                typer.echo(f"{token.name}\t{token.role.value}\t{state}")
+        finally:
+            await pool.close()
+
+    _run(work)
+
+
+@token_cli.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="the token's name")]) -> None:
+    """Revoke a token: requests with it are refused from now on."""
+    from app.services.tokens import revoke_token  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def work() -> None:
+        pool = await create_pool(settings.database, "tasktracker-cli")
+        try:
+            await revoke_token(pool, name, CLI_ACTOR)
+        finally:
+            await pool.close()
+
+    _run(work)
+    typer.echo(f"revoked {name}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="tasktracker")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

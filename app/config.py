@@ -1,0 +1,157 @@
+"""Settings read from the environment (and `.env`), validated once at process start.
+
+Each group reads its own prefix, so the variable names stay the flat ones operators know
+(`DATABASE_URL`, `AUTOMATION_TIMEOUT_SECONDS`, ...). Environment variables override `.env`.
+"""
+
+from __future__ import annotations
+
+import enum
+import zoneinfo
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigurationError
+
+
+def _group(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", extra="ignore", validate_default=True
+    )
+
+
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _group("DATABASE_")
+
+    url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/tasktracker")
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=100)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+
+class BrokerSettings(BaseSettings):
+    model_config = _group("RABBITMQ_")
+
+    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    queue: str = Field(default="tasktracker.automation", min_length=1, max_length=200)
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("amqp://", "amqps://")):
+            raise ValueError("must be an amqp:// or amqps:// URL")
+        return value
+
+
+class SchedulerSettings(BaseSettings):
+    model_config = _group("SCHEDULER_")
+
+    timezone: str = "UTC"
+    misfire_grace_seconds: int = Field(default=300, ge=1, le=86_400)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class AutomationSettings(BaseSettings):
+    model_config = _group("AUTOMATION_")
+
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    max_decisions_per_run: int = Field(default=0, ge=0)
+
+
+class ApiSettings(BaseSettings):
+    model_config = _group("API_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65_535)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
+
+class LogSettings(BaseSettings):
+    model_config = _group("LOG_")
+
+    level: LogLevel = LogLevel.INFO
+    format: LogFormat = LogFormat.TEXT
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class AuthSettings(BaseSettings):
+    model_config = _group("AUTH_")
+
+    disabled: bool = False
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, grouped by the part of it that uses them."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning a validation failure into a message that names the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    prefix = _GROUP_PREFIXES.get(exc.title, "")
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems)
+
+
+_GROUP_PREFIXES = {
+    DatabaseSettings.__name__: "DATABASE_",
+    BrokerSettings.__name__: "RABBITMQ_",
+    SchedulerSettings.__name__: "SCHEDULER_",
+    AutomationSettings.__name__: "AUTOMATION_",
+    ApiSettings.__name__: "API_",
+    LogSettings.__name__: "LOG_",
+    AuthSettings.__name__: "AUTH_",
+}

@@ -1,0 +1,78 @@
+"""Connection pools and per-connection setup; the only place that opens PostgreSQL connections."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from app.config import DatabaseSettings
+
+Connection = asyncpg.Connection  # re-exported so that callers need not import the driver
+Pool = asyncpg.Pool
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb arrives as Python objects and leaves as JSON text, for every query on the pool.
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def create_pool(settings: DatabaseSettings, application_name: str) -> Pool:
+    """Open a pool; connections set up with jsonb codecs and a name seen in pg_stat_activity."""
+    pool = await asyncpg.create_pool(
+        settings.url.get_secret_value(),
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout=settings.connect_timeout_seconds,
+        init=_init_connection,
+        server_settings={"application_name": application_name},
+    )
+    return pool
+
+
+async def connect(settings: DatabaseSettings, application_name: str) -> Connection:
+    """Open one connection set up like the pool's (for the CLI and dedicated sessions)."""
+    conn: Connection = await asyncpg.connect(
+        settings.url.get_secret_value(),
+        timeout=settings.connect_timeout_seconds,
+        server_settings={"application_name": application_name},
+    )
+    await _init_connection(conn)
+    return conn
+
+
+@asynccontextmanager
+async def transaction(pool: Pool) -> AsyncIterator[Connection]:
+    """A pooled connection inside one transaction: committed on success, rolled back on error."""
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn
+
+
+def database_name(url: str) -> str:
+    """The database a URL points at."""
+    return urlsplit(url).path.lstrip("/") or "postgres"
+
+
+def with_database(url: str, name: str) -> str:
+    """The same URL pointing at another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
+    """The URL in SQLAlchemy's form, with a synchronous driver (migrations, job store)."""
+    scheme, rest = url.split("://", 1)
+    del scheme
+    return f"postgresql+{driver}://{rest}"
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier we generated ourselves (database names in admin commands)."""
+    return '"' + name.replace('"', '""') + '"'
+
+

@@ -1,0 +1,67 @@
+"""Process-wide logging: one line per event on stdout, as text or as JSON.
+
+Text lines read `2025-10-26 09:00:02 INFO automation: Run completed (3.2s) run=...`; the
+`key=value` tail comes from the mapping passed as `extra={"context": {...}}`. Times are UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from app.config import LogFormat, LogSettings
+
+
+
+def context(**fields: Any) -> dict[str, Any]:
+    """Build the `extra` argument that carries key=value context for one log line."""
+    return {"context": fields}
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "context", None)
+    return dict(fields) if isinstance(fields, dict) else {}
+
+
+class TextFormatter(logging.Formatter):
+    converter = time.gmtime
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        tail = " ".join(f"{key}={value}" for key, value in _fields(record).items())
+        return f"{line} {tail}" if tail else line
+
+
+class JsonFormatter(logging.Formatter):
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_fields(record),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(settings: LogSettings) -> None:
+    """Send every logger's records to stdout in the chosen format; call once per process."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter() if settings.format is LogFormat.JSON else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.level.value)
+    # The access log repeats what a reverse proxy records; keep it for debugging only.
+    logging.getLogger("uvicorn.access").setLevel(
+        logging.DEBUG if settings.level.value == "DEBUG" else logging.WARNING
+    )

@@ -1,0 +1,153 @@
+"""Typed records of the service's data, as repositories return them and the API shows them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.rules.models import Action, Condition, RuleBody
+
+
+class VersionStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ESCALATED = "escalated"
+
+
+class EntityType(enum.StrEnum):
+    TOPIC = "topic"
+    ATOM = "atom"
+
+
+class Role(enum.StrEnum):
+    """Roles grow: an operator may do what a viewer does, an admin what an operator does."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, required: Role) -> bool:
+        return self.rank >= required.rank
+
+
+class VersionIn(BaseModel):
+    """A proposed change to a topic or an atom, as a client submits it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity_type: EntityType
+    entity_id: str = Field(min_length=1, max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict)
+    confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
+    similarity: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    source: str = Field(min_length=1, max_length=200)
+
+
+class VersionBatchIn(BaseModel):
+    """Several versions in one request, stored in one statement."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[VersionIn] = Field(min_length=1, max_length=10_000)
+
+
+class Version(BaseModel):
+    id: int
+    entity_type: EntityType
+    entity_id: str
+    version: int
+    data: dict[str, Any]
+    confidence: float
+    similarity: float | None
+    source: str
+    status: VersionStatus
+    decided_at: dt.datetime | None
+    decided_by: str | None
+    rule_id: int | None
+    rule_revision: int | None
+    run_id: uuid.UUID | None
+    reason: str | None
+    created_at: dt.datetime
+
+
+class Rule(BaseModel):
+    id: int
+    name: str
+    description: str
+    enabled: bool
+    priority: int
+    action: Action
+    conditions: Condition
+    revision: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None
+
+    def body(self) -> RuleBody:
+        return RuleBody(
+            name=self.name,
+            description=self.description,
+            enabled=self.enabled,
+            priority=self.priority,
+            action=self.action,
+            conditions=self.conditions,
+        )
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    version_id: int | None
+    rule_id: int | None
+    rule_revision: int | None
+    run_id: uuid.UUID | None
+    details: dict[str, Any]
+
+
+T = TypeVar("T")
+
+TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class Token(BaseModel):
+    id: int
+    name: str
+    role: Role
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class Principal(BaseModel):
+    """Who is calling: a token's name and role; `actor` is how the audit log names them."""
+
+    name: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.name}"
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass `next_cursor` back as `?cursor=` for the next."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class NewToken(BaseModel):
+    """A token just created: the only moment its secret is known."""
+
+    token: Token
+    secret: str

@@ -1,0 +1,79 @@
+"""Automation rules: rows with revisions; deletion is soft."""
+
+from __future__ import annotations
+
+from app.db import Connection
+from app.errors import NotFoundError
+from app.models import Rule
+from app.repositories import fetch_all, translated_errors
+from app.rules.models import RuleBody, dump_conditions
+from app.sql import queries
+
+
+def _columns(body: RuleBody) -> dict[str, object]:
+    return {
+        "name": body.name,
+        "description": body.description,
+        "enabled": body.enabled,
+        "priority": body.priority,
+        "action": body.action.value,
+        "conditions": dump_conditions(body.conditions),
+    }
+
+
+def _duplicate(body: RuleBody) -> str:
+    return f"a rule named {body.name!r} already exists"
+
+
+async def insert_rule(conn: Connection, body: RuleBody) -> Rule:
+    with translated_errors(_duplicate(body)):
+        row = await queries.insert_rule(conn, **_columns(body))
+    return Rule.model_validate(dict(row))
+
+
+async def get_rule(conn: Connection, rule_id: int, *, lock: bool = False) -> Rule:
+    """A rule by id, deleted or not; `lock` holds it until the transaction ends."""
+    query = queries.lock_rule if lock else queries.get_rule
+    row = await query(conn, id=rule_id)
+    if row is None:
+        raise NotFoundError(f"rule {rule_id} does not exist")
+    return Rule.model_validate(dict(row))
+
+
+async def list_rules(
+    conn: Connection,
+    *,
+    after: tuple[int, int] | None,
+    include_deleted: bool,
+    limit: int,
+) -> list[Rule]:
+    """Rules in evaluation order, after the (priority, id) cursor `after`."""
+    rows = await fetch_all(queries.list_rules(
+        conn,
+        after_priority=after[0] if after else None,
+        after_id=after[1] if after else None,
+        include_deleted=include_deleted,
+        limit=limit,
+    ))
+    return [Rule.model_validate(dict(row)) for row in rows]
+
+
+async def list_enabled_rules(conn: Connection) -> list[Rule]:
+    """Every enabled, live rule, in evaluation order."""
+    rows = await fetch_all(queries.list_enabled_rules(conn))
+    return [Rule.model_validate(dict(row)) for row in rows]
+
+
+async def update_rule(conn: Connection, rule_id: int, body: RuleBody) -> Rule:
+    with translated_errors(_duplicate(body)):
+        row = await queries.update_rule(conn, id=rule_id, **_columns(body))
+    if row is None:
+        raise NotFoundError(f"rule {rule_id} does not exist")
+    return Rule.model_validate(dict(row))
+
+
+async def delete_rule(conn: Connection, rule_id: int) -> Rule:
+    row = await queries.delete_rule(conn, id=rule_id)
+    if row is None:
+        raise NotFoundError(f"rule {rule_id} does not exist")
+    return Rule.model_validate(dict(row))

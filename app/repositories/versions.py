@@ -1,0 +1,54 @@
+"""Versions: submitted in bulk, read one by one or in pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from app.db import Connection
+from app.errors import NotFoundError
+from app.models import Version, VersionIn
+from app.repositories import fetch_all, translated_errors
+from app.sql import queries
+
+
+async def insert_versions(conn: Connection, items: Sequence[VersionIn]) -> list[int]:
+    """Store versions in one statement, numbered per entity; their ids in the items' order."""
+    with translated_errors():
+        rows = await fetch_all(queries.insert_versions(
+            conn,
+            entity_types=[item.entity_type.value for item in items],
+            entity_ids=[item.entity_id for item in items],
+            datas=[json.dumps(item.data) for item in items],
+            confidences=[item.confidence for item in items],
+            similarities=[item.similarity for item in items],
+            sources=[item.source for item in items],
+        ))
+    return [row["id"] for row in rows]
+
+
+async def get_version(conn: Connection, version_id: int) -> Version:
+    row = await queries.get_version(conn, id=version_id)
+    if row is None:
+        raise NotFoundError(f"version {version_id} does not exist")
+    return Version.model_validate(dict(row))
+
+
+async def list_versions(
+    conn: Connection,
+    *,
+    status: str | None,
+    entity_type: str | None,
+    entity_id: str | None,
+    after_id: int,
+    limit: int,
+) -> list[Version]:
+    rows = await fetch_all(queries.list_versions(
+        conn,
+        status=status,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        after_id=after_id,
+        limit=limit,
+    ))
+    return [Version.model_validate(dict(row)) for row in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.errors import (
@@ -38,5 +39,17 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=status, headers=headers)
 
 
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming each bad field. The offending input is not echoed back: it may be huge, or a
+    NaN that JSON cannot carry."""
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+    problems = [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": problems}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)

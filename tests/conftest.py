@@ -1,0 +1,96 @@
+"""Shared fixtures: a migrated template database per session, a clone of it per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from app.api import create_app
+from app.config import AuthSettings, DatabaseSettings, Settings, load_settings
+from app.db import Pool, with_database
+from app.migrate import migrate
+from app.models import Role
+from app.services.tokens import create_token
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _admin(statement: sql.Composable) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _drop(name: str) -> None:
+    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str]:
+    """A database migrated once per session, cloned by every test that needs one."""
+    name = f"tt_template_{uuid.uuid4().hex[:12]}"
+    migrate(DatabaseSettings(url=with_database(ADMIN_URL, name)))  # creates it
+    yield name
+    _drop(name)
+
+
+@pytest.fixture
+def database_url(template_database: str) -> Iterator[str]:
+    """A fresh database of this test's own, cloned from the migrated template."""
+    name = f"tt_test_{uuid.uuid4().hex[:12]}"
+    _admin(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template_database)
+        )
+    )
+    yield with_database(ADMIN_URL, name)
+    _drop(name)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(
+        database=DatabaseSettings(url=database_url),
+        auth=AuthSettings(disabled=False),
+    )
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client wired to the app in this process, its lifespan running."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.app = app  # type: ignore[attr-defined]  # tests reach the pool through it
+            yield client
+
+
+@pytest.fixture
+def pool(app_client: httpx.AsyncClient) -> Pool:
+    pool: Pool = app_client.app.state.pool  # type: ignore[attr-defined]
+    return pool
+
+
+TokenFactory = Callable[[Role], Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def auth_headers(pool: Pool) -> TokenFactory:
+    """Make a token of a role; answers the Authorization header that carries it."""
+
+    async def make(role: Role) -> dict[str, str]:
+        new = await create_token(pool, f"{role.value}-{uuid.uuid4().hex[:8]}", role, "test")
+        return {"Authorization": f"Bearer {new.secret}"}
+
+    return make
+
+
+@pytest.fixture
+async def admin(auth_headers: TokenFactory) -> dict[str, str]:
+    return await auth_headers(Role.ADMIN)

@@ -1,0 +1,90 @@
+"""The schema: created by migrations, idempotent, append-only audit, a pending-only index."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from app.config import DatabaseSettings
+from app.migrate import migrate
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_migrating_again_changes_nothing(database_url):
+    """A second `migrate` on a migrated database is harmless."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        before = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='public'"
+        )
+        migrate(DatabaseSettings(url=database_url))
+        after = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='public'"
+        )
+    finally:
+        await conn.close()
+    assert sorted(before) == sorted(after)
+    assert {"versions", "automation_rules", "audit_log"} <= {r["table_name"] for r in after}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET actor = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ],
+)
+async def test_audit_log_refuses_changes_even_for_a_superuser(database_url, statement):
+    """UPDATE, DELETE and TRUNCATE on audit_log fail for the owner and superuser too."""
+    conn = await asyncpg.connect(database_url)  # the postgres superuser
+    try:
+        await conn.execute("INSERT INTO audit_log (actor, action) VALUES ('system', 'test')")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute(statement)
+        assert await conn.fetchval("SELECT count(*) FROM audit_log") == 1
+    finally:
+        await conn.close()
+
+
+async def test_only_the_retention_purge_may_delete_old_entries(database_url):
+    """With the purge setting, rows older than its instant go; newer rows still may not."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO audit_log (actor, action, at) VALUES"
+            " ('system', 'old', now() - interval '400 days'), ('system', 'new', now())"
+        )
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT set_config('tasktracker.audit_purge_before',"
+                " (now() - interval '365 days')::text, true)"
+            )
+            await conn.execute("DELETE FROM audit_log WHERE action = 'old'")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("DELETE FROM audit_log WHERE action = 'new'")
+    finally:
+        await conn.close()
+
+
+async def test_a_pending_scan_uses_the_pending_only_index(database_url):
+    """With few pending rows among many decided ones, the planner reads the partial index."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO versions (entity_type, entity_id, version, confidence, source, status)"
+            " SELECT 'topic', 'e' || g, 1, 0.5, 's',"
+            " CASE WHEN g % 1000 = 0 THEN 'pending' ELSE 'approved' END"
+            " FROM generate_series(1, 50000) g"
+        )
+        await conn.execute("ANALYZE versions")
+        plan = "\n".join(
+            r[0]
+            for r in await conn.fetch(
+                "EXPLAIN SELECT id FROM versions WHERE status = 'pending' ORDER BY id LIMIT 100"
+            )
+        )
+    finally:
+        await conn.close()
+    assert "versions_pending_idx" in plan

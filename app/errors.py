@@ -17,6 +17,10 @@ class AppError(Exception):
 class InvalidInputError(AppError):
     """The input is not valid."""
 
+    def __init__(self, message: str | None = None, loc: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.loc = loc  # where in the request: ("query", "cursor"), ("body", "items", 3), ...
+
 
 class NotFoundError(AppError):
     """No such object."""

@@ -15,7 +15,6 @@ from typing import Any
 from app.config import LogFormat, LogSettings
 
 
-
 def context(**fields: Any) -> dict[str, Any]:
     """Build the `extra` argument that carries key=value context for one log line."""
     return {"context": fields}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.rules.models import Action, Condition, RuleBody
+from app.validation import StorableText, storable_json
 
 
 class VersionStatus(enum.StrEnum):
@@ -45,11 +46,11 @@ class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     entity_type: EntityType
-    entity_id: str = Field(min_length=1, max_length=200)
-    data: dict[str, Any] = Field(default_factory=dict)
+    entity_id: StorableText = Field(min_length=1, max_length=200)
+    data: Annotated[dict[str, Any], AfterValidator(storable_json)] = Field(default_factory=dict)
     confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
     similarity: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    source: str = Field(min_length=1, max_length=200)
+    source: StorableText = Field(min_length=1, max_length=200)
 
 
 class VersionBatchIn(BaseModel):

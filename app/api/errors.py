@@ -15,7 +15,6 @@ from app.errors import (
     PermissionDeniedError,
 )
 
-
 STATUS_BY_ERROR: dict[type[AppError], int] = {
     InvalidInputError: 422,
     NotFoundError: 404,
@@ -35,6 +34,10 @@ def _status(exc: AppError) -> int:
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
     status = _status(exc)
+    if isinstance(exc, InvalidInputError):
+        # The same shape as FastAPI's own validation errors, so clients parse one format.
+        problem = {"loc": list(exc.loc), "msg": exc.message, "type": "invalid_input"}
+        return JSONResponse({"detail": [problem]}, status_code=status)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"detail": exc.message}, status_code=status, headers=headers)
 

@@ -10,6 +10,12 @@ from typing import Any
 from app.errors import InvalidInputError
 
 
+def _invalid() -> InvalidInputError:
+    return InvalidInputError(
+        "cursor is not valid: pass back a next_cursor unchanged", loc=("query", "cursor")
+    )
+
+
 def encode_cursor(*key: int) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
@@ -20,11 +26,11 @@ def decode_cursor(cursor: str, width: int) -> list[int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key: Any = json.loads(raw)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInputError("cursor is not valid: pass back a next_cursor unchanged") from exc
+        raise _invalid() from exc
     if (
         not isinstance(key, list)
         or len(key) != width
         or not all(type(part) is int and 0 <= part < 2**63 for part in key)
     ):
-        raise InvalidInputError("cursor is not valid: pass back a next_cursor unchanged")
+        raise _invalid()
     return key

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.validation import StorableText, storable_text
+
 MAX_DEPTH = 8
 MAX_LEAVES = 100
 MAX_IN_VALUES = 1_000
@@ -110,6 +112,7 @@ def _check_scalar(field: str, kind: ValueKind, value: Scalar) -> None:
     if kind is ValueKind.STRING:
         if not isinstance(value, str):
             raise ValueError(f"{field} compares text: the value must be a string")
+        storable_text(value)
         if len(value) > MAX_STRING_VALUE:
             raise ValueError(f"a text value is at most {MAX_STRING_VALUE} characters")
         return
@@ -297,8 +300,8 @@ class RuleBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=2_000)
+    name: StorableText = Field(min_length=1, max_length=200)
+    description: StorableText = Field(default="", max_length=2_000)
     enabled: bool = True
     priority: int = Field(ge=0, le=1000)
     action: Action

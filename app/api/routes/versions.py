@@ -13,6 +13,7 @@ from app.api.pagination import decode_cursor, encode_cursor
 from app.models import EntityType, Page, Role, Version, VersionBatchIn, VersionIn, VersionStatus
 from app.repositories import versions as version_repo
 from app.services import versions as version_service
+from app.validation import StorableText
 
 router = APIRouter(prefix="/versions", tags=["versions"], route_class=GuardedRoute)
 
@@ -55,7 +56,7 @@ async def list_versions(
     cursor: Cursor = None,
     status: VersionStatus | None = None,
     entity_type: EntityType | None = None,
-    entity_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    entity_id: Annotated[StorableText | None, Query(min_length=1, max_length=200)] = None,
 ) -> Page[Version]:
     after_id = decode_cursor(cursor, 1)[0] if cursor else 0
     async with pool.acquire() as conn:

@@ -1,0 +1,64 @@
+"""Settings: defaults, environment over .env, and a bad value named at start."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import load_settings
+from app.errors import ConfigurationError
+
+
+def test_defaults_are_safe_for_local_use(monkeypatch, tmp_path):
+    """With nothing set, the service targets local services with the SPEC's defaults."""
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.automation.timeout_seconds == 30
+    assert settings.automation.max_attempts == 3
+    assert settings.automation.max_decisions_per_run == 0
+    assert settings.scheduler.timezone == "UTC"
+    assert settings.auth.disabled is False
+    assert settings.api.max_body_bytes == 8 * 1024 * 1024
+
+
+def test_environment_overrides_dotenv(monkeypatch, tmp_path):
+    """A variable in the environment wins over the same one in .env."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("AUTOMATION_BATCH_SIZE=123\nLOG_LEVEL=debug\n")
+    assert load_settings().automation.batch_size == 123
+    monkeypatch.setenv("AUTOMATION_BATCH_SIZE", "456")
+    settings = load_settings()
+    assert settings.automation.batch_size == 456
+    assert settings.log.level.value == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTOMATION_TIMEOUT_SECONDS", "soon"),
+        ("AUTOMATION_TIMEOUT_SECONDS", "-1"),
+        ("AUTOMATION_BATCH_SIZE", "0"),
+        ("AUTOMATION_MAX_DECISIONS_PER_RUN", "-5"),
+        ("SCHEDULER_TIMEZONE", "Mars/Olympus"),
+        ("LOG_FORMAT", "xml"),
+        ("LOG_LEVEL", "loud"),
+        ("AUTH_DISABLED", "perhaps"),
+        ("DATABASE_URL", "mysql://localhost/x"),
+        ("RABBITMQ_URL", "http://localhost"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable(monkeypatch, tmp_path, name, value):
+    """Loading fails with a message that names the offending variable."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=name):
+        load_settings()
+
+
+def test_secrets_do_not_show_in_the_settings_repr(monkeypatch, tmp_path):
+    """A password in DATABASE_URL or RABBITMQ_URL never appears when settings are printed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:hunter2@db/x")
+    monkeypatch.setenv("RABBITMQ_URL", "amqp://u:hunter3@mq/")
+    shown = repr(load_settings())
+    assert "hunter2" not in shown
+    assert "hunter3" not in shown

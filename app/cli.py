@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
+import asyncpg
 import typer
 
 from app.config import Settings, load_settings
@@ -45,6 +45,10 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(work())  # type: ignore[arg-type]  # any awaitable from an async def
     except AppError as exc:
         typer.echo(f"tasktracker: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        # The URL (and its password) stays out of the message: only the driver's own words.
+        typer.echo(f"tasktracker: cannot use PostgreSQL: {exc}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -141,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

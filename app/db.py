@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import asyncpg.pool
 
 from app.config import DatabaseSettings
 
-Connection = asyncpg.Connection  # re-exported so that callers need not import the driver
-Pool = asyncpg.Pool
+# A connection of its own or one lent by a pool: repositories accept either.
+Connection: TypeAlias = (
+    asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+)
+Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb arrives as Python objects and leaves as JSON text, for every query on the pool.
-    await conn.set_type_codec(
-        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-    )
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 def _server_settings(application_name: str) -> dict[str, str]:
@@ -35,7 +38,7 @@ def _server_settings(application_name: str) -> dict[str, str]:
 
 async def create_pool(settings: DatabaseSettings, application_name: str) -> Pool:
     """Open a pool; connections set up with jsonb codecs and a name seen in pg_stat_activity."""
-    pool = await asyncpg.create_pool(
+    return await asyncpg.create_pool(
         settings.url.get_secret_value(),
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
@@ -43,12 +46,13 @@ async def create_pool(settings: DatabaseSettings, application_name: str) -> Pool
         init=_init_connection,
         server_settings=_server_settings(application_name),
     )
-    return pool
 
 
-async def connect(settings: DatabaseSettings, application_name: str) -> Connection:
+async def connect(
+    settings: DatabaseSettings, application_name: str
+) -> asyncpg.Connection[asyncpg.Record]:
     """Open one connection set up like the pool's (for the CLI and dedicated sessions)."""
-    conn: Connection = await asyncpg.connect(
+    conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
         settings.url.get_secret_value(),
         timeout=settings.connect_timeout_seconds,
         server_settings=_server_settings(application_name),
@@ -85,5 +89,3 @@ def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
 def quote_ident(name: str) -> str:
     """Quote an identifier we generated ourselves (database names in admin commands)."""
     return '"' + name.replace('"', '""') + '"'
-
-

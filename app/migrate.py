@@ -1,4 +1,4 @@
-"""Schema migrations (Alembic); `tasktracker migrate` creates the database if needed, then upgrades."""
+"""Migrations (Alembic): `tasktracker migrate` creates the database if needed, then upgrades."""
 
 from __future__ import annotations
 

@@ -118,7 +118,7 @@ class AuditEntry(BaseModel):
 
 T = TypeVar("T")
 
-TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # noqa: S105 - a name, not a secret
 
 
 class Token(BaseModel):

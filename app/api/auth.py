@@ -44,7 +44,8 @@ async def principal_for(request: Request, required: Role) -> Principal:
         raise AuthenticationError("a valid bearer token is required (Authorization: Bearer ...)")
     if not principal.role.allows(required):
         raise PermissionDeniedError(
-            f"this needs the {required.value} role; token {principal.name!r} is {principal.role.value}"
+            f"this needs the {required.value} role;"
+            f" token {principal.name!r} is {principal.role.value}"
         )
     return principal
 

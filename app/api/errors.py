@@ -27,7 +27,7 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
 def _status(exc: AppError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]  # mro entries are types
+            return STATUS_BY_ERROR[cls]
     return 500
 
 

@@ -48,13 +48,15 @@ async def list_rules(
     limit: int,
 ) -> list[Rule]:
     """Rules in evaluation order, after the (priority, id) cursor `after`."""
-    rows = await fetch_all(queries.list_rules(
-        conn,
-        after_priority=after[0] if after else None,
-        after_id=after[1] if after else None,
-        include_deleted=include_deleted,
-        limit=limit,
-    ))
+    rows = await fetch_all(
+        queries.list_rules(
+            conn,
+            after_priority=after[0] if after else None,
+            after_id=after[1] if after else None,
+            include_deleted=include_deleted,
+            limit=limit,
+        )
+    )
     return [Rule.model_validate(dict(row)) for row in rows]
 
 

@@ -15,15 +15,17 @@ from app.sql import queries
 async def insert_versions(conn: Connection, items: Sequence[VersionIn]) -> list[int]:
     """Store versions in one statement, numbered per entity; their ids in the items' order."""
     with translated_errors():
-        rows = await fetch_all(queries.insert_versions(
-            conn,
-            entity_types=[item.entity_type.value for item in items],
-            entity_ids=[item.entity_id for item in items],
-            datas=[json.dumps(item.data) for item in items],
-            confidences=[item.confidence for item in items],
-            similarities=[item.similarity for item in items],
-            sources=[item.source for item in items],
-        ))
+        rows = await fetch_all(
+            queries.insert_versions(
+                conn,
+                entity_types=[item.entity_type.value for item in items],
+                entity_ids=[item.entity_id for item in items],
+                datas=[json.dumps(item.data) for item in items],
+                confidences=[item.confidence for item in items],
+                similarities=[item.similarity for item in items],
+                sources=[item.source for item in items],
+            )
+        )
     return [row["id"] for row in rows]
 
 
@@ -43,12 +45,14 @@ async def list_versions(
     after_id: int,
     limit: int,
 ) -> list[Version]:
-    rows = await fetch_all(queries.list_versions(
-        conn,
-        status=status,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        after_id=after_id,
-        limit=limit,
-    ))
+    rows = await fetch_all(
+        queries.list_versions(
+            conn,
+            status=status,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            after_id=after_id,
+            limit=limit,
+        )
+    )
     return [Version.model_validate(dict(row)) for row in rows]

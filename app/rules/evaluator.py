@@ -7,7 +7,8 @@ the explain route uses it to show each condition's outcome.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,33 +77,21 @@ def _normalise(value: Any, kind: ValueKind, from_data: bool) -> Any:
     return int(value) if kind is ValueKind.INTEGER else float(value)
 
 
-def _compare(op: Op, actual: Any, expected: Any) -> bool:
-    match op:
-        case Op.EQ:
-            return bool(actual == expected)
-        case Op.NEQ:
-            return bool(actual != expected)
-        case Op.GT:
-            return bool(actual > expected)
-        case Op.GTE:
-            return bool(actual >= expected)
-        case Op.LT:
-            return bool(actual < expected)
-        case Op.LTE:
-            return bool(actual <= expected)
-        case Op.IN:
-            return actual in expected
-        case Op.NOT_IN:
-            return actual not in expected
-        case Op.CONTAINS:
-            return expected.lower() in actual.lower()
-        case Op.NOT_CONTAINS:
-            return expected.lower() not in actual.lower()
-        case Op.STARTS_WITH:
-            return bool(actual.lower().startswith(expected.lower()))
-        case Op.ENDS_WITH:
-            return bool(actual.lower().endswith(expected.lower()))
-    raise ValueError(f"no comparison for {op}")  # pragma: no cover - null ops handled earlier
+_COMPARISONS: dict[Op, Callable[[Any, Any], bool]] = {
+    Op.EQ: operator.eq,
+    Op.NEQ: operator.ne,
+    Op.GT: operator.gt,
+    Op.GTE: operator.ge,
+    Op.LT: operator.lt,
+    Op.LTE: operator.le,
+    Op.IN: lambda actual, expected: actual in expected,
+    Op.NOT_IN: lambda actual, expected: actual not in expected,
+    # Text ops ignore case as ILIKE does: both sides lower-cased, the value taken literally.
+    Op.CONTAINS: lambda actual, expected: expected.lower() in actual.lower(),
+    Op.NOT_CONTAINS: lambda actual, expected: expected.lower() not in actual.lower(),
+    Op.STARTS_WITH: lambda actual, expected: actual.lower().startswith(expected.lower()),
+    Op.ENDS_WITH: lambda actual, expected: actual.lower().endswith(expected.lower()),
+}
 
 
 def evaluate_leaf(leaf: Leaf, facts: VersionFacts, evaluated_at: dt.datetime) -> bool | None:
@@ -126,7 +115,7 @@ def evaluate_leaf(leaf: Leaf, facts: VersionFacts, evaluated_at: dt.datetime) ->
         expected: Any = {_normalise(item, kind, from_data) for item in leaf.value}
     else:
         expected = _normalise(leaf.value, kind, from_data)
-    return _compare(leaf.op, actual, expected)
+    return bool(_COMPARISONS[leaf.op](actual, expected))
 
 
 def evaluate(node: Condition, facts: VersionFacts, evaluated_at: dt.datetime) -> bool | None:

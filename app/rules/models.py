@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -121,7 +121,7 @@ def _check_scalar(field: str, kind: ValueKind, value: Scalar) -> None:
             raise ValueError(f"{field} compares booleans: the value must be true or false")
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{field} compares numbers: the value must be a number")
+        raise ValueError(f"{field} compares numbers: the value must be a number")  # noqa: TRY004 - pydantic reports ValueError as a 422
     if not math.isfinite(value):
         raise ValueError(f"{field}: NaN and infinities are not values")
     if kind is ValueKind.INTEGER and (
@@ -171,7 +171,7 @@ class Leaf(BaseModel):
 
     def _check_list(self, kind: ValueKind) -> None:
         if not isinstance(self.value, list):
-            raise ValueError(f"op {self.op.value!r} needs a list of values")
+            raise ValueError(f"op {self.op.value!r} needs a list of values")  # noqa: TRY004 - as above
         if not self.value:
             raise ValueError(f"op {self.op.value!r} needs at least one value")
         if len(self.value) > MAX_IN_VALUES:
@@ -192,7 +192,7 @@ class Leaf(BaseModel):
                 "data.<key> or data.<key>.<key> (keys of a-z, 0-9 and _)"
             )
         sample = self.value[0] if isinstance(self.value, list) and self.value else self.value
-        if sample is None:
+        if sample is None or isinstance(sample, list):
             return ValueKind.STRING  # is_null / is_not_null: every op below is allowed
         kind = _kind_of_data_value(sample)
         if kind is ValueKind.STRING and self.op in ORDERING_OPS:
@@ -241,16 +241,20 @@ def _node_tag(value: Any) -> str | None:
             if key in value:
                 return key
         return "leaf"
-    return {AllOf: "all", AnyOf: "any", Not: "not", Leaf: "leaf"}.get(type(value))
+    tags: tuple[tuple[type[BaseModel], str], ...] = (
+        (AllOf, "all"),
+        (AnyOf, "any"),
+        (Not, "not"),
+        (Leaf, "leaf"),
+    )
+    return next((tag for cls, tag in tags if isinstance(value, cls)), None)
 
 
 Condition = Annotated[
-    Union[
-        Annotated[AllOf, Tag("all")],
-        Annotated[AnyOf, Tag("any")],
-        Annotated[Not, Tag("not")],
-        Annotated[Leaf, Tag("leaf")],
-    ],
+    Annotated[AllOf, Tag("all")]
+    | Annotated[AnyOf, Tag("any")]
+    | Annotated[Not, Tag("not")]
+    | Annotated[Leaf, Tag("leaf")],
     Discriminator(
         _node_tag,
         custom_error_type="condition",

@@ -47,8 +47,13 @@ async def _change_rule(
             return before  # a change that changes nothing keeps the revision
         after = await rule_repo.update_rule(conn, rule_id, body)
         await _audit(
-            conn, actor, "rule.update", after,
-            change=what, before=_snapshot(before), after=_snapshot(after),
+            conn,
+            actor,
+            "rule.update",
+            after,
+            change=what,
+            before=_snapshot(before),
+            after=_snapshot(after),
         )
     return after
 

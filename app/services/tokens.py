@@ -17,7 +17,7 @@ from app.models import TOKEN_NAME_PATTERN, NewToken, Principal, Role, Token
 from app.repositories import audit
 from app.repositories import tokens as token_repo
 
-TOKEN_PREFIX = "tt_"
+TOKEN_PREFIX = "tt_"  # noqa: S105 - a visible prefix, not a secret
 
 
 def hash_secret(secret: str) -> bytes:
@@ -27,7 +27,8 @@ def hash_secret(secret: str) -> bytes:
 async def create_token(pool: Pool, name: str, role: Role, actor: str) -> NewToken:
     if not re.match(TOKEN_NAME_PATTERN, name):
         raise InvalidInputError(
-            "a token name is 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            "a token name is 1-100 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
         )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with transaction(pool) as conn:

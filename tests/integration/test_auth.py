@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from app.api import create_app
 from app.api.auth import PUBLIC, ROLE_EXTENSION
-from app.config import AuthSettings, load_settings
+from app.config import AuthSettings, DatabaseSettings, load_settings
 from app.models import Role
 from app.services.tokens import create_token, revoke_token
 
@@ -45,6 +46,7 @@ async def test_role_walk(app_client, pool):
     await revoke_token(pool, "walk-revoked", "test")
 
     for method, path, required in operations(app):
+
         async def call(headers, method=method, path=path):
             return await app_client.request(method, path, headers=headers, content=b"{bad json")
 
@@ -72,10 +74,6 @@ async def test_role_walk(app_client, pool):
 
 async def test_auth_disabled_acts_as_admin(database_url):
     """With AUTH_DISABLED=true a request without a token may do what an admin may."""
-    import httpx
-
-    from app.config import DatabaseSettings
-
     settings = load_settings(
         database=DatabaseSettings(url=database_url), auth=AuthSettings(disabled=True)
     )

@@ -32,7 +32,9 @@ async def audit_rows(pool, rule_id):
 
 async def test_create_answers_the_rule_at_revision_one_and_audits_it(app_client, admin, pool):
     """Creating a rule answers 201 at revision 1 with defaults, and writes rule.create."""
-    response = await app_client.post("/api/v1/automation/rules", json=HIGH_CONFIDENCE, headers=admin)
+    response = await app_client.post(
+        "/api/v1/automation/rules", json=HIGH_CONFIDENCE, headers=admin
+    )
     assert response.status_code == 201, response.text
     rule = response.json()
     assert rule["revision"] == 1
@@ -114,7 +116,9 @@ async def test_a_deleted_rule_keeps_its_row_but_leaves_the_list(app_client, admi
     assert (await app_client.post(f"{base}/enable", headers=admin)).status_code == 409
     assert (await app_client.delete(base, headers=admin)).status_code == 409
     # The name is free again.
-    recreated = await app_client.post("/api/v1/automation/rules", json=HIGH_CONFIDENCE, headers=admin)
+    recreated = await app_client.post(
+        "/api/v1/automation/rules", json=HIGH_CONFIDENCE, headers=admin
+    )
     assert recreated.status_code == 201
 
 
@@ -132,7 +136,9 @@ async def test_the_list_is_in_evaluation_order_across_pages(app_client, admin):
         params: dict[str, object] = {"limit": 4}
         if cursor:
             params["cursor"] = cursor
-        page = (await app_client.get("/api/v1/automation/rules", params=params, headers=admin)).json()
+        page = (
+            await app_client.get("/api/v1/automation/rules", params=params, headers=admin)
+        ).json()
         names += [r["name"] for r in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:

@@ -68,7 +68,7 @@ async def test_ten_thousand_items_in_one_request(app_client, admin):
     response = await app_client.post("/api/v1/versions", json={"items": items}, headers=admin)
     assert response.status_code == 201, response.text
     assert len(response.json()["ids"]) == 10_000
-    too_many = {"items": items + [version_body()]}
+    too_many = {"items": [*items, version_body()]}
     response = await app_client.post("/api/v1/versions", json=too_many, headers=admin)
     assert response.status_code == 422
 

@@ -47,18 +47,30 @@ def tree(raw: dict[str, object]):
         ({"field": "data.missing", "op": "not_contains", "value": "x"}, None),
         ({"field": "data.name", "op": "gt", "value": 3}, None),  # text compared with a number
         (
-            {"all": [{"field": "confidence", "op": "gte", "value": 0.9},
-                     {"field": "similarity", "op": "gte", "value": 0.1}]},
+            {
+                "all": [
+                    {"field": "confidence", "op": "gte", "value": 0.9},
+                    {"field": "similarity", "op": "gte", "value": 0.1},
+                ]
+            },
             None,
         ),
         (
-            {"all": [{"field": "confidence", "op": "lt", "value": 0.9},
-                     {"field": "similarity", "op": "gte", "value": 0.1}]},
+            {
+                "all": [
+                    {"field": "confidence", "op": "lt", "value": 0.9},
+                    {"field": "similarity", "op": "gte", "value": 0.1},
+                ]
+            },
             False,
         ),
         (
-            {"any": [{"field": "confidence", "op": "gte", "value": 0.9},
-                     {"field": "similarity", "op": "gte", "value": 0.1}]},
+            {
+                "any": [
+                    {"field": "confidence", "op": "gte", "value": 0.9},
+                    {"field": "similarity", "op": "gte", "value": 0.1},
+                ]
+            },
             True,
         ),
         ({"field": "data.name", "op": "contains", "value": "URGENT"}, True),
@@ -82,7 +94,9 @@ def test_first_matching_rule_in_priority_order_decides():
         RuleToEvaluate(id=3, revision=1, priority=10, action="reject", name="c", conditions=yes),
         RuleToEvaluate(id=2, revision=1, priority=50, action="escalate", name="b", conditions=yes),
         RuleToEvaluate(id=1, revision=1, priority=50, action="approve", name="a", conditions=yes),
-        RuleToEvaluate(id=9, revision=1, priority=99, action="approve", name="z", conditions=unknown),
+        RuleToEvaluate(
+            id=9, revision=1, priority=99, action="approve", name="z", conditions=unknown
+        ),
     ]
     winner = deciding_rule(rules, facts(), NOW)
     assert winner is not None
@@ -92,10 +106,12 @@ def test_first_matching_rule_in_priority_order_decides():
 def test_compiled_sql_carries_no_value_or_key_in_its_text():
     """Values and data keys travel as parameters; the SQL text holds neither."""
     conditions = tree(
-        {"any": [
-            {"field": "data.secret_key", "op": "eq", "value": "'; DROP TABLE versions; --"},
-            {"field": "source", "op": "in", "value": ["robert'); --"]},
-        ]}
+        {
+            "any": [
+                {"field": "data.secret_key", "op": "eq", "value": "'; DROP TABLE versions; --"},
+                {"field": "source", "op": "in", "value": ["robert'); --"]},
+            ]
+        }
     )
     ctx = CompileContext(SqlParams(), NOW)
     text = compile_condition(conditions, ctx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import BaseModel, Discriminator, Tag
@@ -31,7 +31,7 @@ def _submission_kind(value: Any) -> str:
 
 
 Submission = Annotated[
-    Union[Annotated[VersionIn, Tag("one")], Annotated[VersionBatchIn, Tag("batch")]],
+    Annotated[VersionIn, Tag("one")] | Annotated[VersionBatchIn, Tag("batch")],
     Discriminator(_submission_kind),
 ]
 
@@ -43,7 +43,9 @@ Submission = Annotated[
     openapi_extra=requires(Role.OPERATOR),
     summary="Submit one version, or up to 10,000 as {items: [...]}",
 )
-async def submit_versions(pool: DbPool, body: Annotated[Submission, Body()]) -> Version | SubmittedIds:
+async def submit_versions(
+    pool: DbPool, body: Annotated[Submission, Body()]
+) -> Version | SubmittedIds:
     if isinstance(body, VersionBatchIn):
         return SubmittedIds(ids=await version_service.submit_versions(pool, body.items))
     return await version_service.submit_version(pool, body)
@@ -51,6 +53,7 @@ async def submit_versions(pool: DbPool, body: Annotated[Submission, Body()]) -> 
 
 @router.get("", openapi_extra=requires(Role.VIEWER), summary="List versions in id order")
 async def list_versions(
+    *,
     pool: DbPool,
     limit: Limit = 50,
     cursor: Cursor = None,

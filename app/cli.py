@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -70,6 +71,66 @@ def api(
         log_config=None,
         proxy_headers=True,
     )
+
+
+@cli.command()
+def worker() -> None:
+    """Consume runs from RabbitMQ and execute them until SIGTERM or Ctrl-C."""
+    from broker.worker import serve_worker  # noqa: PLC0415 - only this command needs it
+
+    settings = _settings()
+    _run(lambda: serve_worker(settings))
+
+
+@cli.command()
+def trigger(
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the run to finish")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="decide nothing, report")] = False,
+    reason: Annotated[str | None, typer.Option(help="why, for the audit log")] = None,
+) -> None:
+    """Start an automation run now (or join the active one), as POST /automation/trigger does."""
+    from app.automation.trigger import trigger_run  # noqa: PLC0415
+    from app.models import RunView, TriggerRequest  # noqa: PLC0415
+    from app.repositories.runs import get_run  # noqa: PLC0415
+    from broker import create_broker  # noqa: PLC0415
+    from broker.connection import BrokerConnection  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def work() -> RunView:
+        pool = await create_pool(settings.database, "tasktracker-cli")
+        connection = BrokerConnection(
+            create_broker(settings.broker), settings.broker.publish_timeout_seconds
+        )
+        connection.start()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.broker.publish_timeout_seconds):
+                    await connection.ready.wait()
+            answer = await trigger_run(
+                pool,
+                connection,
+                TriggerRequest(dry_run=dry_run, reason=reason),
+                actor=CLI_ACTOR,
+                token_name=CLI_ACTOR,
+            )
+            joined = " (joined the active run)" if answer.coalesced else ""
+            typer.echo(f"run {answer.run_id} {answer.state.value}{joined}", err=True)
+            while True:
+                async with pool.acquire() as conn:
+                    view = RunView.of(await get_run(conn, answer.run_id))
+                if not wait or view.state.is_final:
+                    return view
+                typer.echo(f"  {view.state.value}: {view.evaluated} evaluated", err=True)
+                await asyncio.sleep(0.5)
+        finally:
+            await connection.close()
+            await pool.close()
+
+    view = _run(work)
+    typer.echo(view.model_dump_json(indent=2))
+    if wait and view.state.value == "FAILED":
+        raise typer.Exit(1)
 
 
 @cli.command()

@@ -54,7 +54,9 @@ class BrokerSettings(BaseSettings):
     model_config = _group("RABBITMQ_")
 
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    exchange: str = Field(default="tasktracker", min_length=1, max_length=200)
     queue: str = Field(default="tasktracker.automation", min_length=1, max_length=200)
+    publish_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
 
     @field_validator("url")
     @classmethod
@@ -87,6 +89,12 @@ class AutomationSettings(BaseSettings):
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     max_attempts: int = Field(default=3, ge=1, le=100)
     max_decisions_per_run: int = Field(default=0, ge=0)
+    heartbeat_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @property
+    def stale_after_seconds(self) -> float:
+        """A run whose worker has not beaten for this long is taken to have lost its worker."""
+        return 3 * self.heartbeat_seconds
 
 
 class ApiSettings(BaseSettings):

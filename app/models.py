@@ -152,3 +152,139 @@ class NewToken(BaseModel):
 
     token: Token
     secret: str
+
+
+class RunState(enum.StrEnum):
+    PENDING = "PENDING"  # stored, not yet confirmed by RabbitMQ
+    SCHEDULED = "SCHEDULED"  # published and confirmed, waiting for a worker
+    EXECUTING = "EXECUTING"  # claimed by a worker that beats while it works
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (RunState.COMPLETED, RunState.FAILED)
+
+
+class RunTrigger(enum.StrEnum):
+    CRON = "cron"
+    MANUAL = "manual"
+
+
+class Run(BaseModel):
+    """A row of automation_runs."""
+
+    id: uuid.UUID
+    seq: int
+    job_id: str | None
+    trigger: RunTrigger
+    state: RunState
+    dry_run: bool
+    reason: str | None
+    scheduled_for: dt.datetime | None
+    requested_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    attempts: int
+    claimed_by: str | None
+    max_version_id: int | None
+    evaluated_at: dt.datetime | None
+    rules: list[dict[str, Any]] | None
+    last_version_id: int
+    evaluated: int
+    approved: int
+    rejected: int
+    escalated: int
+    decisions_by_rule: dict[str, int]
+    capped: bool
+    cancel_requested_at: dt.datetime | None
+    error: str | None
+
+
+class Decisions(BaseModel):
+    approve: int
+    reject: int
+    escalate: int
+
+
+class RuleMatches(BaseModel):
+    rule_id: int
+    name: str
+    revision: int
+    matched: int
+
+
+class RunView(BaseModel):
+    """A run as the API shows it."""
+
+    id: uuid.UUID
+    job_id: str | None
+    trigger: RunTrigger
+    state: RunState
+    dry_run: bool
+    reason: str | None
+    error: str | None
+    scheduled_for: dt.datetime | None
+    requested_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    duration_ms: int | None
+    attempts: int
+    evaluated: int
+    capped: bool
+    decisions: Decisions
+    rules: list[RuleMatches]
+
+    @classmethod
+    def of(cls, run: Run) -> RunView:
+        duration = (
+            round((run.finished_at - run.started_at).total_seconds() * 1000)
+            if run.finished_at and run.started_at
+            else None
+        )
+        rules = [
+            RuleMatches(
+                rule_id=rule["id"],
+                name=rule["name"],
+                revision=rule["revision"],
+                matched=run.decisions_by_rule.get(str(rule["id"]), 0),
+            )
+            for rule in run.rules or []
+        ]
+        return cls(
+            id=run.id,
+            job_id=run.job_id,
+            trigger=run.trigger,
+            state=run.state,
+            dry_run=run.dry_run,
+            reason=run.reason,
+            error=run.error,
+            scheduled_for=run.scheduled_for,
+            requested_at=run.requested_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            duration_ms=duration,
+            attempts=run.attempts,
+            evaluated=run.evaluated,
+            capped=run.capped,
+            decisions=Decisions(approve=run.approved, reject=run.rejected, escalate=run.escalated),
+            rules=rules,
+        )
+
+
+class TriggerRequest(BaseModel):
+    """What `POST /automation/trigger` may carry; an empty body is a real run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = False
+    reason: StorableText | None = Field(default=None, max_length=1000)
+
+
+class TriggerAnswer(BaseModel):
+    run_id: uuid.UUID
+    state: RunState
+    trigger: RunTrigger
+    dry_run: bool
+    coalesced: bool

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,9 +12,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import health, rules, versions
+from app.api.routes import automation, health, rules, versions
+from app.automation.relay import relay_forever
 from app.config import Settings
 from app.db import create_pool
+from broker import create_broker
+from broker.connection import BrokerConnection
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +30,21 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.auth.disabled:
             logger.warning("AUTH_DISABLED=true: every request acts as an admin (development only)")
         app.state.pool = await create_pool(settings.database, "tasktracker-api")
+        # RabbitMQ is reached in the background: the api serves (and triggers wait PENDING)
+        # while it is down.
+        connection = BrokerConnection(
+            create_broker(settings.broker), settings.broker.publish_timeout_seconds
+        )
+        connection.start()
+        app.state.publisher = connection
+        relay = asyncio.create_task(relay_forever(app.state.pool, connection), name="relay")
         try:
             yield
         finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+            await connection.close()
             await app.state.pool.close()
 
     app = FastAPI(
@@ -39,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (health.router, versions.router, rules.router):
+    for router in (health.router, versions.router, rules.router, automation.router):
         app.include_router(router, prefix=API_PREFIX)
     _document_bearer_auth(app)
     return app

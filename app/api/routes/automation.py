@@ -1,0 +1,75 @@
+"""Automation runs: trigger one, list and read them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Request, status
+
+from app.api.auth import GuardedRoute, requires
+from app.api.deps import CurrentPrincipal, Cursor, DbPool, Limit
+from app.api.pagination import decode_cursor, encode_cursor
+from app.automation.publisher import RunPublisher
+from app.automation.trigger import trigger_run
+from app.models import Page, Role, RunState, RunTrigger, RunView, TriggerAnswer, TriggerRequest
+from app.repositories import runs as run_repo
+from app.validation import StorableText
+
+router = APIRouter(prefix="/automation", tags=["automation"], route_class=GuardedRoute)
+
+
+@router.post(
+    "/trigger",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=requires(Role.OPERATOR),
+    summary="Start a run now (or join the active one)",
+)
+async def trigger(
+    request: Request,
+    pool: DbPool,
+    principal: CurrentPrincipal,
+    body: Annotated[TriggerRequest | None, Body()] = None,
+    idempotency_key: Annotated[
+        StorableText | None, Header(alias="Idempotency-Key", max_length=200)
+    ] = None,
+) -> TriggerAnswer:
+    publisher: RunPublisher = request.app.state.publisher
+    return await trigger_run(
+        pool,
+        publisher,
+        body or TriggerRequest(),
+        actor=principal.actor,
+        token_name=principal.name,
+        idempotency_key=idempotency_key,
+    )
+
+
+@router.get("/runs", openapi_extra=requires(Role.VIEWER), summary="Runs, newest first")
+async def list_runs(
+    *,
+    pool: DbPool,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    state: RunState | None = None,
+    trigger: RunTrigger | None = None,
+    job_id: Annotated[StorableText | None, Query(max_length=200)] = None,
+) -> Page[RunView]:
+    before = decode_cursor(cursor, 1)[0] if cursor else None
+    async with pool.acquire() as conn:
+        runs = await run_repo.list_runs(
+            conn,
+            state=state,
+            trigger=trigger.value if trigger else None,
+            job_id=job_id,
+            before_seq=before,
+            limit=limit,
+        )
+    next_cursor = encode_cursor(runs[-1].seq) if len(runs) == limit else None
+    return Page[RunView](items=[RunView.of(run) for run in runs], next_cursor=next_cursor)
+
+
+@router.get("/runs/{run_id}", openapi_extra=requires(Role.VIEWER), summary="One run")
+async def get_run(pool: DbPool, run_id: uuid.UUID) -> RunView:
+    async with pool.acquire() as conn:
+        return RunView.of(await run_repo.get_run(conn, run_id))

@@ -1,0 +1,48 @@
+"""The outbox relay: publishes runs left PENDING (RabbitMQ was down) once it is back.
+
+Rows are locked with SKIP LOCKED, so relays in several processes share the work; a run
+published twice is harmless (a worker claims a run only once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app.automation.publisher import PublishError, RunPublisher
+from app.db import Pool, transaction
+from app.logging import context
+from app.repositories import runs as run_repo
+
+logger = logging.getLogger("automation")
+
+RELAY_INTERVAL_SECONDS = 1.0
+RELAY_BATCH = 100
+
+
+async def relay_once(pool: Pool, publisher: RunPublisher) -> int:
+    """Publish the runs still PENDING; answers how many went out."""
+    if not publisher.connected:
+        return 0
+    published = 0
+    async with transaction(pool) as conn:
+        for run_id in await run_repo.lock_unpublished_runs(conn, RELAY_BATCH):
+            try:
+                await publisher.publish(run_id)
+            except PublishError:
+                break
+            await run_repo.mark_run_scheduled(conn, run_id)
+            published += 1
+            logger.info("Relayed a pending run", extra=context(run=run_id))
+        await run_repo.delete_expired_idempotency_keys(conn)
+    return published
+
+
+async def relay_forever(pool: Pool, publisher: RunPublisher) -> None:
+    """Relay every second until cancelled; a failed round is logged and tried again."""
+    while True:
+        try:
+            await relay_once(pool, publisher)
+        except Exception:  # the relay must outlive a database restart
+            logger.exception("Relay round failed; trying again")
+        await asyncio.sleep(RELAY_INTERVAL_SECONDS)

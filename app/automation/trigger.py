@@ -1,0 +1,101 @@
+"""Manual triggers: write the run row first (coalescing, idempotency), publish after commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from app.automation.publisher import RunPublisher, publish_run
+from app.db import Connection, Pool, transaction
+from app.errors import ConflictError, InvalidInputError
+from app.logging import context
+from app.models import Run, RunState, TriggerAnswer, TriggerRequest
+from app.repositories import audit
+from app.repositories import runs as run_repo
+
+logger = logging.getLogger("automation")
+
+IDEMPOTENCY_KEY_MAX = 200
+
+
+def _request_hash(request: TriggerRequest) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _create_or_coalesce(conn: Connection, request: TriggerRequest) -> tuple[Run, bool]:
+    # A few rounds cover the moment when the active run ends between the two statements.
+    for _ in range(5):
+        created = await run_repo.create_manual_run(
+            conn, dry_run=request.dry_run, reason=request.reason
+        )
+        if created is not None:
+            return created, False
+        active = await run_repo.get_active_run(conn)
+        if active is not None:
+            return active, True
+    raise ConflictError("the trigger kept racing with other runs; try again")
+
+
+async def trigger_run(
+    pool: Pool,
+    publisher: RunPublisher,
+    request: TriggerRequest,
+    *,
+    actor: str,
+    token_name: str,
+    idempotency_key: str | None = None,
+) -> TriggerAnswer:
+    """Create a manual run (or return the active one it coalesces into) and publish it."""
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+        raise InvalidInputError(
+            f"Idempotency-Key is 1-{IDEMPOTENCY_KEY_MAX} characters",
+            loc=("header", "Idempotency-Key"),
+        )
+    request_hash = _request_hash(request)
+    async with transaction(pool) as conn:
+        if idempotency_key is not None:
+            await run_repo.lock_idempotency_key(conn, token_name, idempotency_key)
+            seen = await run_repo.get_idempotency_key(conn, token_name, idempotency_key)
+            if seen is not None:
+                if seen["request_hash"] != request_hash:
+                    raise InvalidInputError(
+                        "this Idempotency-Key was used with a different body",
+                        loc=("header", "Idempotency-Key"),
+                    )
+                replayed = await run_repo.get_run(conn, seen["run_id"])
+                return _answer(replayed, coalesced=seen["coalesced"])
+        run, coalesced = await _create_or_coalesce(conn, request)
+        if not coalesced:
+            await audit.insert_audit_entry(
+                conn,
+                actor=actor,
+                action="run.trigger",
+                run_id=run.id,
+                details={"dry_run": run.dry_run, "reason": run.reason, "trigger": "manual"},
+            )
+        if idempotency_key is not None:
+            await run_repo.save_idempotency_key(
+                conn,
+                token_name=token_name,
+                key=idempotency_key,
+                request_hash=request_hash,
+                run_id=run.id,
+                coalesced=coalesced,
+            )
+    if coalesced:
+        logger.info("Trigger coalesced into the active run", extra=context(run=run.id))
+        return _answer(run, coalesced=True)
+    state = RunState.SCHEDULED if await publish_run(pool, publisher, run.id) else run.state
+    return _answer(run, coalesced=False, state=state)
+
+
+def _answer(run: Run, *, coalesced: bool, state: RunState | None = None) -> TriggerAnswer:
+    return TriggerAnswer(
+        run_id=run.id,
+        state=state or run.state,
+        trigger=run.trigger,
+        dry_run=run.dry_run,
+        coalesced=coalesced,
+    )

@@ -1,0 +1,80 @@
+"""`tasktracker worker`: consume run ids from RabbitMQ and execute the runs.
+
+Runs TaskIQ's receiver in this process (no process manager: one worker per process, scaled
+by running more processes). SIGTERM or SIGINT: stop taking messages, let running runs hand
+back after their current batch, then close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from taskiq.acks import AcknowledgeType
+from taskiq.receiver import Receiver
+
+from app.automation.executor import RunExecutor
+from app.config import Settings
+from app.db import create_pool
+from broker import create_broker
+from broker.connection import BrokerConnection
+
+logger = logging.getLogger("automation")
+
+MAX_CONCURRENT_RUNS = 10
+
+
+async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Work until `stop` is set (or a SIGTERM/SIGINT arrives)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    pool = await create_pool(
+        settings.database,
+        "tasktracker-worker",
+        statement_timeout_ms=int(settings.automation.timeout_seconds * 1000),
+        # The run's connection plus heartbeats, the reaper and lock waits of queued runs.
+        max_size=max(settings.database.pool_max_size, MAX_CONCURRENT_RUNS + 2),
+    )
+    broker = create_broker(settings.broker)
+    broker.is_worker_process = True
+    connection = BrokerConnection(broker, settings.broker.publish_timeout_seconds)
+    executor = RunExecutor(pool, settings.automation, connection)
+    broker.state.executor = executor
+    connection.start()
+
+    finish = asyncio.Event()
+    receiver = asyncio.create_task(_receive(connection, finish), name="receiver")
+    reaper = asyncio.create_task(executor.reap_forever(), name="reaper")
+    logger.info("Worker started", extra={"context": {"worker": executor.worker}})
+
+    await stop.wait()
+    logger.info("Worker stopping: runs in progress hand back after their current batch")
+    executor.drain()
+    finish.set()  # the receiver stops fetching and waits for its running tasks
+    await executor.wait_idle(settings.automation.timeout_seconds + 5)
+    for task in (receiver, reaper):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await connection.close()
+    await pool.close()
+    logger.info("Worker stopped")
+
+
+async def _receive(connection: BrokerConnection, finish: asyncio.Event) -> None:
+    await connection.ready.wait()
+    receiver = Receiver(
+        broker=connection.broker,
+        run_startup=False,
+        max_async_tasks=MAX_CONCURRENT_RUNS,
+        # Acknowledge after the task returns: a worker killed mid-run leaves its message to be
+        # delivered again (the claim decides whether there is still work to do).
+        ack_type=AcknowledgeType.WHEN_EXECUTED,
+        wait_tasks_timeout=None,
+    )
+    await receiver.listen(finish)

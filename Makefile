@@ -21,7 +21,9 @@ services:  ## local PostgreSQL and RabbitMQ up (installed and started if needed)
 migrate: install services
 	$(BIN)/tasktracker migrate
 
-run: migrate  ## serve the API in the foreground until Ctrl-C
+run: migrate  ## the API and a worker in the foreground until Ctrl-C
+	@trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+	$(BIN)/tasktracker worker & worker=$$!; \
 	$(BIN)/tasktracker api
 
 test: install services  ## the whole test suite, against real PostgreSQL and RabbitMQ

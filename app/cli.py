@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -31,13 +32,15 @@ cli.add_typer(token_cli, name="token")
 CLI_ACTOR = "cli"
 
 
-def _settings() -> Settings:
+def _settings(*, server: bool = False) -> Settings:
+    """Settings, or exit 2 naming the bad variable. Servers log to stdout (what `docker logs`
+    shows); the other commands keep stdout for their results and log to stderr."""
     try:
         settings = load_settings()
     except ConfigurationError as exc:
         typer.echo(f"tasktracker: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(settings.log)
+    configure_logging(settings.log, stream=None if server else sys.stderr)
     return settings
 
 
@@ -63,7 +66,7 @@ def api(
 
     from app.api import create_app  # noqa: PLC0415 - keeps `tasktracker token` light
 
-    settings = _settings()
+    settings = _settings(server=True)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api.host,
@@ -78,7 +81,7 @@ def worker() -> None:
     """Consume runs from RabbitMQ and execute them until SIGTERM or Ctrl-C."""
     from broker.worker import serve_worker  # noqa: PLC0415 - only this command needs it
 
-    settings = _settings()
+    settings = _settings(server=True)
     _run(lambda: serve_worker(settings))
 
 

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from app.config import LogFormat, LogSettings
 
@@ -53,9 +53,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(settings: LogSettings) -> None:
-    """Send every logger's records to stdout in the chosen format; call once per process."""
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
+    """Send every logger's records to stdout (or `stream`) in the chosen format; call once per
+    process. Servers log to stdout; commands that print results log to stderr."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter() if settings.format is LogFormat.JSON else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

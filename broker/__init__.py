@@ -16,6 +16,7 @@ from app.automation.executor import RunExecutor
 from app.config import BrokerSettings
 
 EVALUATE_RUN = "automation.evaluate_run"
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 async def evaluate_run(run_id: str, ctx: Annotated[Context, TaskiqDepends()]) -> None:
@@ -32,6 +33,7 @@ def create_broker(settings: BrokerSettings) -> AioPikaBroker:
         task_queues=[Queue(name=settings.queue)],
         dead_letter_queue=Queue(name=f"{settings.queue}.dead_letter"),
         qos=10,
+        timeout=CONNECT_TIMEOUT_SECONDS,  # bounds each connection attempt
     )
     broker.register_task(evaluate_run, task_name=EVALUATE_RUN)
     return broker

@@ -16,7 +16,7 @@ from taskiq_aio_pika import AioPikaBroker
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from app.automation.publisher import PublishError
-from broker import EVALUATE_RUN
+from broker import CONNECT_TIMEOUT_SECONDS, EVALUATE_RUN
 
 logger = logging.getLogger("automation")
 
@@ -29,6 +29,8 @@ class BrokerConnection:
         self.publish_timeout = publish_timeout
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._attempting = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._connect(), name="rabbitmq-connect")
@@ -44,6 +46,9 @@ class BrokerConnection:
         )
         async for attempt in retrying:
             with attempt:
+                if self._closing:
+                    return
+                self._attempting = True
                 try:
                     await self.broker.startup()
                 except Exception:
@@ -51,6 +56,8 @@ class BrokerConnection:
                     with contextlib.suppress(Exception):
                         await self.broker.shutdown()
                     raise
+                finally:
+                    self._attempting = False
         self.ready.set()
         logger.info("Connected to RabbitMQ")
 
@@ -72,10 +79,16 @@ class BrokerConnection:
             raise PublishError(f"RabbitMQ did not take the message: {exc!r}") from exc
 
     async def close(self) -> None:
+        self._closing = True
         if self._task is not None:
+            if self._attempting:
+                # Cancelling aio-pika mid-connect leaves its reconnect loop running: let the
+                # attempt end (it is bounded by the connection timeout) before closing.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(self._task), CONNECT_TIMEOUT_SECONDS * 2)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self.ready.is_set():
-            with contextlib.suppress(Exception):
-                await self.broker.shutdown()
+        # Also after a cancelled first connection: close whatever it had opened.
+        with contextlib.suppress(Exception):
+            await self.broker.shutdown()

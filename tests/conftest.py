@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import aio_pika
+import asyncpg
 import httpx
 import psycopg
 import pytest
 from psycopg import sql
 
 from app.api import create_app
-from app.config import AuthSettings, DatabaseSettings, Settings, load_settings
-from app.db import Pool, with_database
+from app.config import AuthSettings, BrokerSettings, DatabaseSettings, Settings, load_settings
+from app.db import Pool, connect, create_pool, with_database
 from app.migrate import migrate
 from app.models import Role
 from app.services.tokens import create_token
@@ -28,6 +31,11 @@ def _admin(statement: sql.Composable) -> None:
 
 def _drop(name: str) -> None:
     _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def connect_db(url: str) -> asyncpg.Connection:
+    """A connection set up like the service's own (jsonb arrives as Python objects)."""
+    return await connect(DatabaseSettings(url=url), "tests")
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +60,30 @@ def database_url(template_database: str) -> Iterator[str]:
     _drop(name)
 
 
+AMQP_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+async def _delete_queues(names: list[str]) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def queue_name() -> Iterator[str]:
+    """A RabbitMQ queue of this test's own (and its dead-letter queue), deleted afterwards."""
+    name = f"tt-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    asyncio.run(_delete_queues([name, f"{name}.dead_letter"]))
+
+
+@pytest.fixture
+def settings(database_url: str, queue_name: str) -> Settings:
     return load_settings(
         database=DatabaseSettings(url=database_url),
+        broker=BrokerSettings(url=AMQP_URL, queue=queue_name),
         auth=AuthSettings(disabled=False),
     )
 
@@ -94,3 +122,13 @@ def auth_headers(pool: Pool) -> TokenFactory:
 @pytest.fixture
 async def admin(auth_headers: TokenFactory) -> dict[str, str]:
     return await auth_headers(Role.ADMIN)
+
+
+@pytest.fixture
+async def admin_secret(settings: Settings) -> str:
+    """An admin token made directly in the database (for tests that build their own app)."""
+    conn_pool = await create_pool(settings.database, "tests")
+    try:
+        return (await create_token(conn_pool, "test-admin", Role.ADMIN, "test")).secret
+    finally:
+        await conn_pool.close()

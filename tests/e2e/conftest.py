@@ -1,0 +1,165 @@
+"""End-to-end fixtures: real worker processes on RabbitMQ, and waiting on a run's state."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from app.config import Settings
+from tests.conftest import AMQP_URL, connect_db
+
+TASKTRACKER = str(Path(sys.executable).with_name("tasktracker"))
+
+
+class WorkerProcess:
+    """`tasktracker worker` in a subprocess; its output is collected line by line."""
+
+    def __init__(self, settings: Settings, **env: str) -> None:
+        environment = {
+            **os.environ,
+            "DATABASE_URL": settings.database.url.get_secret_value(),
+            "RABBITMQ_URL": AMQP_URL,
+            "RABBITMQ_QUEUE": settings.broker.queue,
+            "AUTOMATION_HEARTBEAT_SECONDS": "0.5",
+            "LOG_LEVEL": "INFO",
+            **env,
+        }
+        self.process = subprocess.Popen(  # noqa: S603 - our own console script
+            [TASKTRACKER, "worker"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment,
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_line(self, pattern: str, timeout: float = 30) -> str:
+        """Block until a line matching `pattern` appears; its text."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if regex.search(line):
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (
+                    self.process.poll() is not None and not self._reader.is_alive()
+                ):
+                    raise AssertionError(
+                        f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines[-40:])
+                    )
+                self._changed.wait(remaining)
+
+    async def ready(self) -> None:
+        await asyncio.to_thread(self.wait_for_line, r"Listening started", 30)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._close_output()
+        return self.process.returncode
+
+    def _close_output(self) -> None:
+        self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self._close_output()
+
+
+@pytest.fixture
+def start_worker(settings: Settings) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start worker processes for this test's database and queue; all stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        worker = WorkerProcess(settings, **env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+async def wait_for_run(
+    database_url: str,
+    run_id: uuid.UUID | str,
+    done: Callable[[asyncpg.Record], bool],
+    timeout: float = 30,  # noqa: ASYNC109 - a deadline for polling the database, not for I/O
+) -> asyncpg.Record:
+    """Poll the run's row until `done(row)` holds; the row."""
+    conn = await connect_db(database_url)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                row = await conn.fetchrow(
+                    "SELECT * FROM automation_runs WHERE id = $1", uuid.UUID(str(run_id))
+                )
+                if row is not None and done(row):
+                    return row
+                await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
+
+
+def is_final(row: asyncpg.Record) -> bool:
+    return row["state"] in ("COMPLETED", "FAILED")
+
+
+async def publisher_ready(client: httpx.AsyncClient) -> None:
+    """Wait until the in-process api is connected to RabbitMQ."""
+    async with asyncio.timeout(20):
+        await client.app.state.publisher.ready.wait()  # type: ignore[attr-defined]
+
+
+async def load_generated_versions(database_url: str, count: int) -> None:
+    """Insert `count` pending versions server-side (fast; for runs that must take a while)."""
+    conn = await connect_db(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO versions (entity_type, entity_id, version, data, confidence, similarity,"
+            " source)"
+            " SELECT CASE WHEN g % 2 = 0 THEN 'topic' ELSE 'atom' END, 'g-' || g, 1,"
+            " jsonb_build_object('name', 'item ' || g), (g % 100) / 100.0,"
+            " CASE WHEN g % 5 = 0 THEN NULL ELSE ((g * 7) % 100) / 100.0 END, 'llm'"
+            " FROM generate_series(1, $1) g",
+            count,
+        )
+        await conn.execute("ANALYZE versions")
+    finally:
+        await conn.close()

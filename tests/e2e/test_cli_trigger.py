@@ -1,0 +1,63 @@
+"""`tasktracker trigger` from a shell, with a worker running."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import AMQP_URL
+from tests.e2e.conftest import TASKTRACKER, load_generated_versions
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def trigger(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database.url.get_secret_value(),
+        "RABBITMQ_URL": AMQP_URL,
+        "RABBITMQ_QUEUE": settings.broker.queue,
+    }
+    return subprocess.run(  # noqa: S603 - our own console script
+        [TASKTRACKER, "trigger", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_trigger_wait_prints_the_finished_run_and_audits_the_cli(
+    settings, start_worker, pool
+):
+    """`trigger --wait` exits 0 with the COMPLETED run as JSON; `--dry-run` decides nothing;
+    the audit log names the actor `cli`."""
+    await load_generated_versions(settings.database.url.get_secret_value(), 500)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
+            ' (\'low\', 1, \'reject\', \'{"field": "confidence", "op": "lt", "value": 0.5}\')'
+        )
+    worker = start_worker()
+    await worker.ready()
+
+    dry = await asyncio.to_thread(trigger, settings, "--wait", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    dry_run = json.loads(dry.stdout)
+    assert (dry_run["state"], dry_run["dry_run"]) == ("COMPLETED", True)
+    assert dry_run["decisions"]["reject"] == 250
+
+    real = await asyncio.to_thread(trigger, settings, "--wait")
+    assert real.returncode == 0, real.stderr
+    run = json.loads(real.stdout)
+    assert (run["state"], run["decisions"]["reject"]) == ("COMPLETED", 250)
+    async with pool.acquire() as conn:
+        actors = await conn.fetch(
+            "SELECT DISTINCT actor FROM audit_log WHERE action = 'run.trigger'"
+        )
+    assert [a["actor"] for a in actors] == ["cli"]

@@ -1,0 +1,91 @@
+"""The executor without RabbitMQ: the reaper, bad messages, the decision cap."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+
+from app.automation.executor import RunExecutor
+from app.config import AutomationSettings
+from tests.e2e.conftest import load_generated_versions
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class RecordingPublisher:
+    """Stands in for RabbitMQ in these tests: remembers what would have been published."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.published: list[uuid.UUID] = []
+
+    async def publish(self, run_id: uuid.UUID) -> None:
+        self.published.append(run_id)
+
+
+def executor_for(pool, **settings: object) -> tuple[RunExecutor, RecordingPublisher]:
+    publisher = RecordingPublisher()
+    config = AutomationSettings(heartbeat_seconds=0.5, **settings)  # type: ignore[arg-type]
+    return RunExecutor(pool, config, publisher, worker="test-worker"), publisher
+
+
+async def insert_run(pool, **columns: object) -> uuid.UUID:
+    names = ", ".join(["trigger", *columns])
+    values = ", ".join(["'manual'", *(f"${i}" for i in range(1, len(columns) + 1))])
+    async with pool.acquire() as conn:
+        return await conn.fetchval(
+            f"INSERT INTO automation_runs ({names}) VALUES ({values}) RETURNING id",  # noqa: S608
+            *columns.values(),
+        )
+
+
+async def test_the_reaper_fails_runs_out_of_attempts_and_republishes_the_others(pool):
+    """A stale run with attempts left is republished; one at the limit fails `lost`."""
+    executor, publisher = executor_for(pool, max_attempts=3)
+    insert = (
+        "INSERT INTO automation_runs (trigger, state, attempts, heartbeat_at, dry_run)"
+        " VALUES ('manual', 'EXECUTING', $1, now() - make_interval(secs => $2), true) RETURNING id"
+    )
+    async with pool.acquire() as conn:
+        retry = await conn.fetchval(insert, 1, 3600)
+        lost = await conn.fetchval(insert, 3, 3600)
+        fresh = await conn.fetchval(insert, 1, 0)
+    await executor.reap_once()
+    assert publisher.published == [retry]
+    async with pool.acquire() as conn:
+        states = dict(
+            await conn.fetch("SELECT id, state || coalesce(':' || error, '') FROM automation_runs")
+        )
+    assert states == {retry: "EXECUTING", lost: "FAILED:lost", fresh: "EXECUTING"}
+
+
+async def test_garbage_and_unknown_run_ids_are_logged_and_dropped(pool, caplog):
+    """A message that is not a run id, or names no run, changes nothing and raises nothing."""
+    executor, publisher = executor_for(pool)
+    with caplog.at_level(logging.WARNING, logger="automation"):
+        await executor.execute("not a uuid")
+        await executor.execute(str(uuid.uuid4()))
+    assert "carries no run id" in caplog.text
+    assert "unknown run" in caplog.text
+    assert publisher.published == []
+
+
+async def test_the_decision_cap_stops_a_run_completed_and_capped(pool, database_url):
+    """With AUTOMATION_MAX_DECISIONS_PER_RUN=100 a run decides 100 versions and says so."""
+    await load_generated_versions(database_url, 2_000)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
+            ' (\'all\', 1, \'approve\', \'{"field": "confidence", "op": "gte", "value": 0}\')'
+        )
+    executor, _ = executor_for(pool, max_decisions_per_run=100, batch_size=64)
+    run_id = await insert_run(pool)
+    await executor.execute(str(run_id))
+    async with pool.acquire() as conn:
+        run = await conn.fetchrow("SELECT * FROM automation_runs WHERE id = $1", run_id)
+        decided = await conn.fetchval("SELECT count(*) FROM versions WHERE status = 'approved'")
+    assert (run["state"], run["capped"], run["approved"]) == ("COMPLETED", True, 100)
+    assert decided == 100

@@ -86,6 +86,15 @@ def worker() -> None:
 
 
 @cli.command()
+def scheduler() -> None:
+    """Run a scheduler replica (leader or standby) until SIGTERM or Ctrl-C."""
+    from scheduler.daemon import serve_scheduler  # noqa: PLC0415 - only this command needs it
+
+    settings = _settings(server=True)
+    _run(lambda: serve_scheduler(settings))
+
+
+@cli.command()
 def trigger(
     wait: Annotated[bool, typer.Option("--wait", help="wait for the run to finish")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="decide nothing, report")] = False,

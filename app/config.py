@@ -71,6 +71,8 @@ class SchedulerSettings(BaseSettings):
 
     timezone: str = "UTC"
     misfire_grace_seconds: int = Field(default=300, ge=1, le=86_400)
+    # Reconcile scheduled_jobs into APScheduler at least this often (and on every change).
+    reconcile_seconds: float = Field(default=30.0, gt=0, le=30)
 
     @field_validator("timezone")
     @classmethod

@@ -288,3 +288,86 @@ class TriggerAnswer(BaseModel):
     trigger: RunTrigger
     dry_run: bool
     coalesced: bool
+
+
+class JobState(enum.StrEnum):
+    """A scheduled job's state (SPEC section 4). The first four are stored; EXECUTING,
+    COMPLETED and FAILED are read from the job's runs."""
+
+    PENDING = "PENDING"  # defined, not yet registered by the scheduler
+    SCHEDULED = "SCHEDULED"  # registered with a next run, no run yet
+    PAUSED = "PAUSED"  # enabled false, no next run
+    EXECUTING = "EXECUTING"  # one of its runs is not finished yet
+    COMPLETED = "COMPLETED"  # its last run completed; waiting for the next tick
+    FAILED = "FAILED"  # its last run failed; waiting for the next tick
+    REMOVED = "REMOVED"  # deleted from the schedule; row and history kept
+
+
+JOB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class JobTask(enum.StrEnum):
+    AUTOMATION_RUN = "automation.run"
+
+
+class JobBody(BaseModel):
+    """A job definition as an admin writes it (PUT replaces all of it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StorableText = Field(min_length=1, max_length=200)
+    cron: StorableText = Field(
+        max_length=200, description="five fields (day of week 0 or 7 = Sunday) or @daily etc."
+    )
+    timezone: StorableText | None = Field(
+        default=None, max_length=100, description="IANA zone; SCHEDULER_TIMEZONE when omitted"
+    )
+    task: JobTask = JobTask.AUTOMATION_RUN
+    enabled: bool = True
+
+
+class JobIn(JobBody):
+    """A new job: its definition and the slug that names it for good."""
+
+    id: str = Field(pattern=JOB_ID_PATTERN, description="a slug: a-z, 0-9 and -, 1-63 long")
+
+
+class LastRun(BaseModel):
+    id: uuid.UUID
+    state: RunState
+    finished_at: dt.datetime | None
+
+
+class JobView(BaseModel):
+    """A job as the API shows it."""
+
+    id: str
+    name: str
+    cron: str
+    timezone: str
+    task: JobTask
+    enabled: bool
+    state: JobState
+    next_run_at: dt.datetime | None
+    func_ref: str | None
+    last_run: LastRun | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class NextFires(BaseModel):
+    fires: list[dt.datetime]
+
+
+class SchedulerLeader(BaseModel):
+    host: str
+    pid: int
+    since: dt.datetime
+
+
+class SchedulerHealth(BaseModel):
+    leader: SchedulerLeader | None
+    last_wakeup_at: dt.datetime | None
+    missed_ticks: int
+    jobs_defined: int
+    jobs_registered: int

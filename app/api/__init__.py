@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import automation, health, rules, versions
+from app.api.routes import automation, health, rules, scheduler, versions
 from app.automation.relay import relay_forever
 from app.config import Settings
 from app.db import create_pool
@@ -56,7 +56,13 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (health.router, versions.router, rules.router, automation.router):
+    for router in (
+        health.router,
+        versions.router,
+        rules.router,
+        automation.router,
+        scheduler.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     _document_bearer_auth(app)
     return app

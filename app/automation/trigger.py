@@ -1,7 +1,9 @@
-"""Manual triggers: write the run row first (coalescing, idempotency), publish after commit."""
+"""Triggers write the run row first and publish after commit: manual ones (coalescing,
+idempotency keys) and cron ticks (one run per job and tick, queued behind an active run)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -12,6 +14,7 @@ from app.errors import ConflictError, InvalidInputError
 from app.logging import context
 from app.models import Run, RunState, TriggerAnswer, TriggerRequest
 from app.repositories import audit
+from app.repositories import jobs as job_repo
 from app.repositories import runs as run_repo
 
 logger = logging.getLogger("automation")
@@ -24,11 +27,13 @@ def _request_hash(request: TriggerRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _create_or_coalesce(conn: Connection, request: TriggerRequest) -> tuple[Run, bool]:
+async def _create_or_coalesce(
+    conn: Connection, request: TriggerRequest, job_id: str | None
+) -> tuple[Run, bool]:
     # A few rounds cover the moment when the active run ends between the two statements.
     for _ in range(5):
         created = await run_repo.create_manual_run(
-            conn, dry_run=request.dry_run, reason=request.reason
+            conn, dry_run=request.dry_run, reason=request.reason, job_id=job_id
         )
         if created is not None:
             return created, False
@@ -46,8 +51,11 @@ async def trigger_run(
     actor: str,
     token_name: str,
     idempotency_key: str | None = None,
+    job_id: str | None = None,
 ) -> TriggerAnswer:
-    """Create a manual run (or return the active one it coalesces into) and publish it."""
+    """Create a manual run (or return the active one it coalesces into) and publish it.
+
+    With `job_id` the run is a job's "run now": a manual run shown in the job's history."""
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise InvalidInputError(
             f"Idempotency-Key is 1-{IDEMPOTENCY_KEY_MAX} characters",
@@ -66,14 +74,15 @@ async def trigger_run(
                     )
                 replayed = await run_repo.get_run(conn, seen["run_id"])
                 return _answer(replayed, coalesced=seen["coalesced"])
-        run, coalesced = await _create_or_coalesce(conn, request)
+        run, coalesced = await _create_or_coalesce(conn, request, job_id)
         if not coalesced:
+            details = {"dry_run": run.dry_run, "reason": run.reason, "trigger": "manual"}
             await audit.insert_audit_entry(
                 conn,
                 actor=actor,
                 action="run.trigger",
                 run_id=run.id,
-                details={"dry_run": run.dry_run, "reason": run.reason, "trigger": "manual"},
+                details=details if job_id is None else {**details, "job_id": job_id},
             )
         if idempotency_key is not None:
             await run_repo.save_idempotency_key(
@@ -99,3 +108,27 @@ def _answer(run: Run, *, coalesced: bool, state: RunState | None = None) -> Trig
         dry_run=run.dry_run,
         coalesced=coalesced,
     )
+
+
+async def trigger_cron_run(
+    pool: Pool, publisher: RunPublisher, job_id: str, scheduled_for: dt.datetime
+) -> Run | None:
+    """The run of one tick of a job, published; None when the tick already has its run (two
+    schedulers believed they led: the unique (job, tick) row lets one of them through)."""
+    async with transaction(pool) as conn:
+        run = await job_repo.create_cron_run(conn, job_id, scheduled_for)
+        if run is None:
+            return None
+        await audit.insert_audit_entry(
+            conn,
+            actor="system",
+            action="run.trigger",
+            run_id=run.id,
+            details={
+                "trigger": "cron",
+                "job_id": job_id,
+                "scheduled_for": scheduled_for.isoformat(),
+            },
+        )
+    await publish_run(pool, publisher, run.id)
+    return run

@@ -17,9 +17,13 @@ def _run(row: Any) -> Run | None:
     return Run.model_validate(dict(row)) if row is not None else None
 
 
-async def create_manual_run(conn: Connection, *, dry_run: bool, reason: str | None) -> Run | None:
+async def create_manual_run(
+    conn: Connection, *, dry_run: bool, reason: str | None, job_id: str | None = None
+) -> Run | None:
     """A new manual run, or None when a non-dry trigger must coalesce into the active run."""
-    return _run(await queries.create_manual_run(conn, dry_run=dry_run, reason=reason))
+    return _run(
+        await queries.create_manual_run(conn, dry_run=dry_run, reason=reason, job_id=job_id)
+    )
 
 
 async def get_active_run(conn: Connection) -> Run | None:

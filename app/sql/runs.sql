@@ -1,8 +1,9 @@
--- name: create_manual_run(dry_run, reason)^
--- A new manual run, unless it must coalesce: a non-dry trigger while a non-dry run is active
--- returns nothing. The partial unique index settles two concurrent inserts (ON CONFLICT).
-INSERT INTO automation_runs (trigger, dry_run, reason)
-SELECT 'manual', :dry_run, :reason
+-- name: create_manual_run(dry_run, reason, job_id)^
+-- A new manual run (of a job when :job_id is set: "run now"), unless it must coalesce: a
+-- non-dry trigger while a non-dry run is active returns nothing. The partial unique index
+-- settles two concurrent inserts (ON CONFLICT).
+INSERT INTO automation_runs (trigger, dry_run, reason, job_id)
+SELECT 'manual', :dry_run, :reason, :job_id
 WHERE :dry_run OR NOT EXISTS (
     SELECT 1 FROM automation_runs
     WHERE NOT dry_run AND state IN ('PENDING', 'SCHEDULED', 'EXECUTING'))

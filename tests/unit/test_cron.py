@@ -11,8 +11,8 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.cron import WallClockCronTrigger, normalize_cron, validate_schedule
 from app.errors import InvalidInputError
-from scheduler.cron import WallClockCronTrigger, normalize_cron, validate_schedule
 
 START = dt.datetime(2026, 1, 1, 0, 0, 30, tzinfo=dt.UTC)
 

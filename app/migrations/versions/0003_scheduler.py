@@ -22,6 +22,7 @@ def upgrade() -> None:
     -- The source of truth for jobs; the scheduler reconciles APScheduler's store to it.
     CREATE TABLE scheduled_jobs (
         id          text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+        seq         bigint GENERATED ALWAYS AS IDENTITY UNIQUE,  -- list order and cursor
         name        text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 200),
         cron        text NOT NULL,
         timezone    text NOT NULL,
@@ -50,6 +51,7 @@ def upgrade() -> None:
         leader_host    text,
         leader_pid     integer,
         leader_since   timestamptz,
+        leader_backend integer,  -- the leader's PostgreSQL backend pid: holds the lock
         last_wakeup_at timestamptz,
         missed_ticks   bigint NOT NULL DEFAULT 0
     );

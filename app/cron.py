@@ -121,6 +121,10 @@ class WallClockCronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler sh
     def __setstate__(self, state: dict[str, str]) -> None:
         self.__init__(state["expression"], state["timezone"])  # type: ignore[misc]
 
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return self._tz
+
     def __str__(self) -> str:
         return f"cron[{self.expression} {self.timezone}]"
 

@@ -21,9 +21,10 @@ services:  ## local PostgreSQL and RabbitMQ up (installed and started if needed)
 migrate: install services
 	$(BIN)/tasktracker migrate
 
-run: migrate  ## the API and a worker in the foreground until Ctrl-C
-	@trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+run: migrate  ## the API, a worker and the scheduler in the foreground until Ctrl-C
+	@trap 'kill $$worker $$scheduler 2>/dev/null; wait $$worker $$scheduler' EXIT; \
 	$(BIN)/tasktracker worker & worker=$$!; \
+	$(BIN)/tasktracker scheduler & scheduler=$$!; \
 	$(BIN)/tasktracker api
 
 test: install services  ## the whole test suite, against real PostgreSQL and RabbitMQ

@@ -323,7 +323,11 @@ class JobBody(BaseModel):
         default=None, max_length=100, description="IANA zone; SCHEDULER_TIMEZONE when omitted"
     )
     task: JobTask = JobTask.AUTOMATION_RUN
-    enabled: bool = True
+    enabled: bool | None = Field(
+        default=None,
+        description="true when a job is created without it; an update without it keeps it, "
+        "so a paused job is never resumed by a change of its cron",
+    )
 
 
 class JobIn(JobBody):

@@ -40,7 +40,7 @@ from scheduler.leader import (
     wait_for_leadership,
     watch_leadership,
 )
-from scheduler.reconcile import TriggerFactory, reconcile
+from scheduler.reconcile import TriggerFactory, catch_up_missed_ticks, reconcile
 from scheduler.ticks import TickExecutor
 
 logger = logging.getLogger("scheduler")
@@ -139,6 +139,17 @@ class Leading:
             async with self.pool.acquire() as conn:
                 await job_repo.count_missed_ticks(conn, 1)
 
+    async def _catch_up(self) -> None:
+        try:
+            await catch_up_missed_ticks(
+                self.pool,
+                self.make_trigger,
+                self.fire,
+                self.settings.scheduler.misfire_grace_seconds,
+            )
+        except Exception:  # the term goes on: APScheduler fires what its store says is due
+            logger.exception("Catching up missed ticks failed")
+
     def _notified(self, *_: Any) -> None:
         self.changed.set()
 
@@ -148,8 +159,9 @@ class Leading:
         await conn.add_listener(NOTIFY_CHANNEL, self._notified)
         # From here on the probe is the only user of the connection (one operation at a time).
         watcher = asyncio.create_task(watch_leadership(conn, lost), name="leader-probe")
-        self.scheduler.start()
         try:
+            await self._catch_up()
+            self.scheduler.start()
             interval = self.settings.scheduler.reconcile_seconds
             while not (stop.is_set() or lost.is_set()):
                 try:
@@ -164,7 +176,8 @@ class Leading:
                 for wait in waits:
                     wait.cancel()
         finally:
-            self.scheduler.shutdown(wait=False)
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher

@@ -7,6 +7,7 @@ changed without replace_existing (which would un-pause it) and keeps no next run
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from app.db import Pool
 from app.logging import context
 from app.models import JobState
 from app.repositories import jobs as job_repo
-from scheduler.ticks import fire_automation_job
+from scheduler.ticks import Fire, fire_automation_job
 
 logger = logging.getLogger("scheduler")
 
@@ -101,3 +102,41 @@ async def reconcile(pool: Pool, scheduler: AsyncIOScheduler, make_trigger: Trigg
     for job_id in registered:  # in the store but never defined
         scheduler.remove_job(job_id)
         logger.info("Job removed: not defined in scheduled_jobs", extra=context(job=job_id))
+    logger.debug("Reconciled", extra=context(jobs=len(definitions)))
+
+
+def _latest_tick(trigger: BaseTrigger, after: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """The last tick in (after, now], if any."""
+    latest = None
+    tick = trigger.get_next_fire_time(None, after + dt.timedelta(microseconds=1))
+    while tick is not None and tick <= now:
+        latest = tick
+        tick = trigger.get_next_fire_time(tick, tick)
+    return latest
+
+
+async def catch_up_missed_ticks(
+    pool: Pool, make_trigger: TriggerFactory, fire: Fire, grace_seconds: int
+) -> None:
+    """Fire, once, the latest tick of each enabled job that passed within the misfire grace
+    without a run. A new leader does this first: APScheduler moves a job's next run time in
+    the store before the fire runs, so a leader that died in between left its tick unfired."""
+    now = dt.datetime.now(dt.UTC)
+    async with pool.acquire() as conn:
+        definitions = await job_repo.list_job_definitions(conn)
+    for definition in definitions:
+        if not definition["enabled"] or definition["state"] == JobState.REMOVED:
+            continue
+        # Never a tick from before the job (or its current cron) existed.
+        since = max(
+            filter(None, (definition["last_tick"], definition["updated_at"])),
+            default=now,
+        )
+        since = max(since, now - dt.timedelta(seconds=grace_seconds))
+        trigger = make_trigger(definition["cron"], definition["timezone"])
+        tick = _latest_tick(trigger, since, now)
+        if tick is not None:
+            logger.info(
+                "Catching up a tick left unfired", extra=context(job=definition["id"], tick=tick)
+            )
+            await fire(definition["id"], tick)

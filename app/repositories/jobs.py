@@ -22,9 +22,13 @@ from app.sql import queries
 
 
 def _state(row: Any) -> JobState:
+    """SPEC section 4. Once registered, `enabled` decides between PAUSED and the run-derived
+    states at once, so a pause answers PAUSED before the scheduler has caught up."""
     stored = JobState(row["stored_state"])
-    if stored in (JobState.REMOVED, JobState.PENDING, JobState.PAUSED):
+    if stored in (JobState.REMOVED, JobState.PENDING):
         return stored
+    if not row["enabled"]:
+        return JobState.PAUSED
     if row["has_active_run"]:
         return JobState.EXECUTING
     if row["last_run_id"] is not None:

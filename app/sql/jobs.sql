@@ -1,15 +1,17 @@
 -- name: insert_job(id, name, cron, timezone, task, enabled)^
--- A new job definition (PENDING until the scheduler registers it); nothing if the id is taken,
--- removed jobs included.
+-- A new job definition (PENDING until the scheduler registers it; :enabled NULL is true);
+-- nothing if the id is taken, removed jobs included.
 INSERT INTO scheduled_jobs (id, name, cron, timezone, task, enabled)
-VALUES (:id, :name, :cron, :timezone, :task, :enabled)
+VALUES (:id, :name, :cron, :timezone, :task, coalesce(:enabled::boolean, true))
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
 
 -- name: update_job(id, name, cron, timezone, task, enabled)^
--- Replace a live job's definition; nothing if it does not exist or is removed.
+-- Replace a live job's definition (:enabled NULL keeps it); nothing if it does not exist or
+-- is removed.
 UPDATE scheduled_jobs
-SET name = :name, cron = :cron, timezone = :timezone, task = :task, enabled = :enabled,
+SET name = :name, cron = :cron, timezone = :timezone, task = :task,
+    enabled = coalesce(:enabled::boolean, enabled),
     updated_at = now()
 WHERE id = :id AND state <> 'REMOVED'
 RETURNING id;
@@ -64,10 +66,13 @@ ORDER BY j.seq
 LIMIT :limit;
 
 -- name: list_job_definitions()
--- Every job definition the scheduler must reconcile (removed ones too: it unregisters them).
-SELECT id, name, cron, timezone, task, enabled, state
-FROM scheduled_jobs
-ORDER BY seq;
+-- Every job definition the scheduler must reconcile (removed ones too: it unregisters them),
+-- with the latest tick that has a run.
+SELECT j.id, j.name, j.cron, j.timezone, j.task, j.enabled, j.state, j.updated_at,
+       (SELECT max(r.scheduled_for) FROM automation_runs AS r
+        WHERE r.job_id = j.id AND r.trigger = 'cron') AS last_tick
+FROM scheduled_jobs AS j
+ORDER BY j.seq;
 
 -- name: set_job_registered_state(id, state)!
 -- The scheduler registered (SCHEDULED) or paused (PAUSED) a job; a removed job stays removed.

@@ -1,4 +1,4 @@
-"""End-to-end fixtures: real worker processes on RabbitMQ, and waiting on a run's state."""
+"""End-to-end fixtures: real worker and scheduler processes, and waiting on a run's state."""
 
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ from app.config import Settings
 from tests.conftest import AMQP_URL, connect_db
 
 TASKTRACKER = str(Path(sys.executable).with_name("tasktracker"))
+ROOT = Path(__file__).parents[2]
 
 
-class WorkerProcess:
-    """`tasktracker worker` in a subprocess; its output is collected line by line."""
+class ServiceProcess:
+    """A service command in a subprocess for this test's database and queue; its output is
+    collected line by line."""
 
-    def __init__(self, settings: Settings, **env: str) -> None:
+    def __init__(self, settings: Settings, argv: list[str], **env: str) -> None:
         environment = {
             **os.environ,
             "DATABASE_URL": settings.database.url.get_secret_value(),
@@ -38,7 +40,8 @@ class WorkerProcess:
             **env,
         }
         self.process = subprocess.Popen(  # noqa: S603 - our own console script
-            [TASKTRACKER, "worker"],
+            argv,
+            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -76,8 +79,14 @@ class WorkerProcess:
                     )
                 self._changed.wait(remaining)
 
-    async def ready(self) -> None:
-        await asyncio.to_thread(self.wait_for_line, r"Listening started", 30)
+    def count_lines(self, pattern: str) -> int:
+        regex = re.compile(pattern)
+        with self._changed:
+            return sum(1 for line in self.lines if regex.search(line))
+
+    async def until_line(self, pattern: str, timeout: float = 30) -> str:  # noqa: ASYNC109
+        """wait_for_line without blocking the event loop."""
+        return await asyncio.to_thread(self.wait_for_line, pattern, timeout)
 
     def stop(self, timeout: float = 30) -> int:
         if self.process.poll() is None:
@@ -99,6 +108,16 @@ class WorkerProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self._close_output()
+
+
+class WorkerProcess(ServiceProcess):
+    """`tasktracker worker`."""
+
+    def __init__(self, settings: Settings, **env: str) -> None:
+        super().__init__(settings, [TASKTRACKER, "worker"], **env)
+
+    async def ready(self) -> None:
+        await self.until_line(r"Listening started")
 
 
 @pytest.fixture
@@ -163,3 +182,28 @@ async def load_generated_versions(database_url: str, count: int) -> None:
         await conn.execute("ANALYZE versions")
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def start_scheduler(settings: Settings) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start scheduler replicas for this test's database and queue; all stopped afterwards.
+
+    `tick_seconds` runs the test seam tests.e2e.seconds_scheduler, whose jobs fire every so
+    many seconds instead of on their cron; otherwise `tasktracker scheduler` itself."""
+    started: list[ServiceProcess] = []
+
+    def start(tick_seconds: int | None = None, **env: str) -> ServiceProcess:
+        if tick_seconds is None:
+            argv = [TASKTRACKER, "scheduler"]
+        else:
+            argv = [sys.executable, "-m", "tests.e2e.seconds_scheduler"]
+            env = {"TEST_TICK_SECONDS": str(tick_seconds), **env}
+        replica = ServiceProcess(
+            settings, argv, SCHEDULER_RECONCILE_SECONDS="1", LOG_LEVEL="DEBUG", **env
+        )
+        started.append(replica)
+        return replica
+
+    yield start
+    for replica in started:
+        replica.stop()

@@ -3,7 +3,9 @@ the fence that gives each tick one run."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
 import zoneinfo
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from app.automation.publisher import PublishError
 from app.automation.trigger import trigger_cron_run
 from app.models import Role
+from app.services import jobs as job_service
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -242,3 +245,27 @@ async def test_a_cron_run_queues_behind_an_active_manual_run(app_client, admin, 
     assert cron is not None
     assert cron.id != manual["run_id"]
     assert cron.state == "PENDING"
+
+
+async def test_validating_a_cron_does_not_block_the_event_loop(app_client, admin, monkeypatch):
+    """While a cron is being checked (held here), the api keeps answering other requests."""
+    entered, release = threading.Event(), threading.Event()
+    check = job_service.validate_schedule
+
+    def held_check(cron: str, zone: str) -> str:
+        entered.set()
+        release.wait(10)
+        return check(cron, zone)
+
+    monkeypatch.setattr(job_service, "validate_schedule", held_check)
+    create = asyncio.create_task(app_client.post(JOBS, json=NIGHTLY, headers=admin))
+    try:
+        async with asyncio.timeout(5):  # cannot expire if the check holds the event loop
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            health = await app_client.get("/api/v1/health")
+        assert health.status_code == 200
+        assert not create.done()
+    finally:
+        release.set()
+    assert (await create).status_code == 201

@@ -1,13 +1,18 @@
-"""A new leader fires the tick that a killed leader advanced past but never fired, once."""
+"""Ticks on the leader's side: catching up the tick a killed leader never fired, and counting
+the ticks missed beyond the grace."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 
 import pytest
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+
 from app.repositories import jobs as job_repo
+from scheduler.daemon import Leading, _job_store_engine
 from scheduler.reconcile import catch_up_missed_ticks
 from tests.e2e.seconds_scheduler import EverySeconds
 
@@ -52,3 +57,20 @@ async def test_no_catch_up_for_a_paused_job_or_a_tick_before_the_last_change(poo
             "UPDATE scheduled_jobs SET enabled = false, updated_at = now() - interval '3 hours'"
         )
     assert await catch_up(pool) == []
+
+
+async def test_missed_ticks_are_logged_and_counted(settings, pool, caplog):
+    """A tick reported missed gives a "Ticks missed" line and counts in scheduler_status."""
+    engine = _job_store_engine(settings)
+    leading = Leading(settings, pool, publisher=None, engine=engine, make_trigger=hourly)
+    tick = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+    with caplog.at_level("WARNING", logger="scheduler"):
+        leading._on_event(JobExecutionEvent(EVENT_JOB_MISSED, "daily-automation", "default", tick))
+        await asyncio.gather(*leading._background)
+    engine.dispose()
+    (record,) = [r for r in caplog.records if r.name == "scheduler"]
+    assert record.getMessage() == "Ticks missed: later than the misfire grace"
+    assert record.context["job"] == "daily-automation"
+    async with pool.acquire() as conn:
+        health = await job_repo.get_scheduler_health(conn)
+    assert health.missed_ticks == 1

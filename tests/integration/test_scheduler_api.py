@@ -261,8 +261,7 @@ async def test_validating_a_cron_does_not_block_the_event_loop(app_client, admin
     create = asyncio.create_task(app_client.post(JOBS, json=NIGHTLY, headers=admin))
     try:
         async with asyncio.timeout(5):  # cannot expire if the check holds the event loop
-            while not entered.is_set():
-                await asyncio.sleep(0.01)
+            assert await asyncio.to_thread(entered.wait, 5)
             health = await app_client.get("/api/v1/health")
         assert health.status_code == 200
         assert not create.done()

@@ -8,7 +8,6 @@ import datetime as dt
 import math
 
 import pytest
-
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 
 from app.repositories import jobs as job_repo

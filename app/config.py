@@ -99,6 +99,13 @@ class AutomationSettings(BaseSettings):
         return 3 * self.heartbeat_seconds
 
 
+class AuditSettings(BaseSettings):
+    model_config = _group("AUDIT_")
+
+    # Entries older than this are purged by the api, hourly: the only deletion the log allows.
+    retention_days: int = Field(default=365, ge=1, le=36_500)
+
+
 class ApiSettings(BaseSettings):
     model_config = _group("API_")
 
@@ -135,6 +142,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
@@ -162,6 +170,7 @@ _GROUP_PREFIXES = {
     SchedulerSettings.__name__: "SCHEDULER_",
     AutomationSettings.__name__: "AUTOMATION_",
     ApiSettings.__name__: "API_",
+    AuditSettings.__name__: "AUDIT_",
     LogSettings.__name__: "LOG_",
     AuthSettings.__name__: "AUTH_",
 }

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from app.rules.compiler import RuleToEvaluate
 from app.rules.models import Action, Condition, RuleBody
 from app.validation import StorableText, storable_json
 
@@ -100,6 +101,16 @@ class Rule(BaseModel):
             enabled=self.enabled,
             priority=self.priority,
             action=self.action,
+            conditions=self.conditions,
+        )
+
+    def to_evaluate(self) -> RuleToEvaluate:
+        return RuleToEvaluate(
+            id=self.id,
+            revision=self.revision,
+            priority=self.priority,
+            action=self.action.value,
+            name=self.name,
             conditions=self.conditions,
         )
 
@@ -199,6 +210,7 @@ class Run(BaseModel):
     decisions_by_rule: dict[str, int]
     capped: bool
     cancel_requested_at: dt.datetime | None
+    cancel_reason: str | None = None
     error: str | None
 
 
@@ -375,3 +387,145 @@ class SchedulerHealth(BaseModel):
     missed_ticks: int
     jobs_defined: int
     jobs_registered: int
+
+
+class AutomationState(BaseModel):
+    """The global brake."""
+
+    paused: bool
+    changed_at: dt.datetime
+    changed_by: str
+    reason: str | None
+
+
+class BrakeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: StorableText | None = Field(default=None, max_length=1000)
+
+
+class PendingCount(BaseModel):
+    total: int
+    topic: int
+    atom: int
+
+
+class DecisionRequest(BaseModel):
+    """A person's decision on one version; the reason is kept on it and in the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: StorableText | None = Field(default=None, max_length=1000)
+
+
+BULK_MAX = 1000
+
+
+class BulkDecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=BULK_MAX)
+    reason: StorableText | None = Field(default=None, max_length=1000)
+
+
+class BulkDecisionAnswer(BaseModel):
+    succeeded: list[int]
+    failed: dict[str, str] = Field(description="version id -> why it was not decided")
+
+
+class ConditionOutcome(BaseModel):
+    """One node of a rule's tree and what it gave for the version: "true", "false" or
+    "unknown" (a missing value). `path` is the way to it inside `conditions`: "" for the
+    root, then `all[1]`, `all[1].not`, `all[1].not.any[0]`..."""
+
+    path: str
+    node: str = Field(description="all, any, not, or leaf")
+    field: str | None = None
+    op: str | None = None
+    value: Any = None
+    actual: Any = Field(default=None, description="the version's value the leaf read")
+    outcome: str
+
+
+class RuleExplanation(BaseModel):
+    rule_id: int
+    name: str
+    priority: int
+    action: str
+    outcome: str
+    conditions: list[ConditionOutcome]
+
+
+class RuleRef(BaseModel):
+    rule_id: int
+    name: str
+
+
+class Explanation(BaseModel):
+    version_id: int
+    status: VersionStatus
+    decided_by: str | None
+    evaluated_at: dt.datetime
+    rules: list[RuleExplanation]
+    deciding_rule: RuleRef | None
+
+
+class PreviewByRuleId(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class Shadowing(BaseModel):
+    rule_id: int
+    name: str
+    count: int
+
+
+class PreviewAnswer(BaseModel):
+    matched: int = Field(description="pending versions whose tree is true for this rule")
+    would_decide: int = Field(description="of those, how many this rule would decide")
+    shadowed_by: list[Shadowing] = Field(
+        description="enabled higher-priority rules that take the other matched versions"
+    )
+    sample: list[Version] = Field(description="up to 10 versions it would decide, by id")
+
+
+class Templates(BaseModel):
+    items: list[RuleBody]
+
+
+class RuleCount(BaseModel):
+    rule_id: int
+    name: str
+    count: int
+
+
+class PersonCount(BaseModel):
+    name: str
+    count: int
+
+
+class Stats(BaseModel):
+    pending: PendingCount
+    decisions: Decisions
+    by_rule: list[RuleCount]
+    by_person: list[PersonCount]
+    auto_decision_rate: float | None = Field(
+        description="share of decisions made by rules; null before the first decision"
+    )
+    active_rules: int
+
+
+class TrendDay(BaseModel):
+    date: dt.date
+    approved: int
+    rejected: int
+    escalated: int
+    by_rule: list[RuleCount]
+    by_person: list[PersonCount]
+
+
+class Trends(BaseModel):
+    period: str
+    days: list[TrendDay]

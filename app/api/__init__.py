@@ -12,10 +12,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import automation, health, rules, scheduler, versions
+from app.api.routes import audit, automation, health, rules, scheduler, versions
 from app.automation.relay import relay_forever
 from app.config import Settings
 from app.db import create_pool
+from app.services.retention import purge_forever
 from broker import create_broker
 from broker.connection import BrokerConnection
 
@@ -37,13 +38,19 @@ def create_app(settings: Settings) -> FastAPI:
         )
         connection.start()
         app.state.publisher = connection
-        relay = asyncio.create_task(relay_forever(app.state.pool, connection), name="relay")
+        background = [
+            asyncio.create_task(relay_forever(app.state.pool, connection), name="relay"),
+            asyncio.create_task(
+                purge_forever(app.state.pool, settings.audit.retention_days), name="audit-purge"
+            ),
+        ]
         try:
             yield
         finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await connection.close()
             await app.state.pool.close()
 
@@ -62,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         rules.router,
         automation.router,
         scheduler.router,
+        audit.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     _document_bearer_auth(app)

@@ -211,6 +211,8 @@ class RunExecutor:
             ),
         )
         cancel = asyncio.Event()
+        if run.cancel_requested_at is not None:  # stopped while it waited: decide nothing
+            cancel.set()
         heartbeat = asyncio.create_task(self._beat(run.id, cancel))
         try:
             async with asyncio.timeout(self.settings.timeout_seconds):

@@ -14,6 +14,7 @@ from app.errors import ConflictError, InvalidInputError
 from app.logging import context
 from app.models import Run, RunState, TriggerAnswer, TriggerRequest
 from app.repositories import audit
+from app.repositories import brake as brake_repo
 from app.repositories import jobs as job_repo
 from app.repositories import runs as run_repo
 
@@ -74,6 +75,12 @@ async def trigger_run(
                     )
                 replayed = await run_repo.get_run(conn, seen["run_id"])
                 return _answer(replayed, coalesced=seen["coalesced"])
+        brake = await brake_repo.lock_automation_state_shared(conn)
+        if brake.paused:
+            raise ConflictError(
+                f"automation is paused (since {brake.changed_at:%Y-%m-%d %H:%M:%S}Z by "
+                f"{brake.changed_by}); POST /api/v1/automation/resume to release the brake"
+            )
         run, coalesced = await _create_or_coalesce(conn, request, job_id)
         if not coalesced:
             details = {"dry_run": run.dry_run, "reason": run.reason, "trigger": "manual"}
@@ -128,7 +135,13 @@ async def trigger_cron_run(
                 "trigger": "cron",
                 "job_id": job_id,
                 "scheduled_for": scheduled_for.isoformat(),
+                "paused": run.state is RunState.FAILED,
             },
         )
+    if run.state is RunState.FAILED:
+        logger.warning(
+            "Tick recorded FAILED: automation is paused", extra=context(run=run.id, job=job_id)
+        )
+        return run
     await publish_run(pool, publisher, run.id)
     return run

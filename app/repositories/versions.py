@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from app.db import Connection
 from app.errors import NotFoundError
-from app.models import Version, VersionIn
+from app.models import PendingCount, Version, VersionIn, VersionStatus
 from app.repositories import fetch_all, translated_errors
 from app.sql import queries
 
@@ -56,3 +56,40 @@ async def list_versions(
         )
     )
     return [Version.model_validate(dict(row)) for row in rows]
+
+
+async def decide_versions_by_person(
+    conn: Connection,
+    ids: Sequence[int],
+    *,
+    status: VersionStatus,
+    from_statuses: Sequence[VersionStatus],
+    actor: str,
+    action: str,
+    reason: str | None,
+) -> list[Version]:
+    """Decide the versions still in one of `from_statuses`, each with its audit row."""
+    rows = await fetch_all(
+        queries.decide_versions_by_person(
+            conn,
+            ids=list(ids),
+            status=status.value,
+            from_statuses=[s.value for s in from_statuses],
+            actor=actor,
+            action=action,
+            reason=reason,
+        )
+    )
+    return [
+        Version.model_validate({k: v for k, v in row.items() if k != "previous_status"})
+        for row in rows
+    ]
+
+
+async def get_version_statuses(conn: Connection, ids: Sequence[int]) -> dict[int, VersionStatus]:
+    rows = await fetch_all(queries.get_version_statuses(conn, ids=list(ids)))
+    return {row["id"]: VersionStatus(row["status"]) for row in rows}
+
+
+async def count_pending_versions(conn: Connection) -> PendingCount:
+    return PendingCount.model_validate(dict(await queries.count_pending_versions(conn)))

@@ -69,6 +69,12 @@ def _operand(leaf: Leaf, facts: VersionFacts, evaluated_at: dt.datetime) -> Any:
     return getattr(facts, leaf.field)
 
 
+def leaf_operand(leaf: Leaf, facts: VersionFacts, evaluated_at: dt.datetime) -> Any:
+    """The version's value that a leaf reads (None when it is missing)."""
+    actual = _operand(leaf, facts, evaluated_at)
+    return None if actual is _MISSING else actual
+
+
 def _normalise(value: Any, kind: ValueKind, from_data: bool) -> Any:
     if kind in (ValueKind.STRING, ValueKind.BOOLEAN):
         return value
@@ -149,4 +155,4 @@ def deciding_rule(
     return None
 
 
-__all__ = ["VersionFacts", "deciding_rule", "evaluate", "evaluate_leaf"]
+__all__ = ["VersionFacts", "deciding_rule", "evaluate", "evaluate_leaf", "leaf_operand"]

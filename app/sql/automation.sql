@@ -102,9 +102,13 @@ WHERE id = :id AND claimed_by = :worker AND state = 'EXECUTING'
 RETURNING cancel_requested_at IS NOT NULL;
 
 -- name: finish_run(id, worker, state, error, capped)^
--- End a run this worker owns: COMPLETED, or FAILED with its error.
+-- End a run this worker owns: COMPLETED, or FAILED with its error. A stopped run ("cancelled")
+-- takes the reason it was stopped for: a cancel, or the brake ("paused").
 UPDATE automation_runs
-SET state = :state, error = :error, capped = :capped, finished_at = now(), heartbeat_at = now()
+SET state = :state,
+    error = CASE WHEN :error = 'cancelled' THEN coalesce(cancel_reason, 'cancelled')
+                 ELSE :error END,
+    capped = :capped, finished_at = now(), heartbeat_at = now()
 WHERE id = :id AND claimed_by = :worker AND state = 'EXECUTING'
 RETURNING *;
 

@@ -80,10 +80,15 @@ UPDATE scheduled_jobs SET state = :state
 WHERE id = :id AND state <> 'REMOVED' AND state <> :state;
 
 -- name: create_cron_run(job_id, scheduled_for)^
--- The run of one tick of a job; nothing if that tick already has its run (another scheduler
--- believed it led at the same moment: the unique (job_id, scheduled_for) fences it).
-INSERT INTO automation_runs (trigger, job_id, scheduled_for)
-VALUES ('cron', :job_id, :scheduled_for)
+-- The run of one tick of a job, recorded FAILED `paused` while the brake is on; nothing if
+-- that tick already has its run (another scheduler believed it led at the same moment: the
+-- unique (job_id, scheduled_for) fences it).
+INSERT INTO automation_runs (trigger, job_id, scheduled_for, state, error, finished_at)
+SELECT 'cron', :job_id, :scheduled_for,
+       CASE WHEN s.paused THEN 'FAILED' ELSE 'PENDING' END,
+       CASE WHEN s.paused THEN 'paused' END,
+       CASE WHEN s.paused THEN now() END
+FROM (SELECT paused FROM automation_state FOR SHARE) AS s
 ON CONFLICT (job_id, scheduled_for) DO NOTHING
 RETURNING *;
 

@@ -58,3 +58,27 @@ SET deleted_at = now(), enabled = false, revision = revision + 1, updated_at = n
 WHERE id = :id
 RETURNING id, name, description, enabled, priority, action, conditions, revision,
           created_at, updated_at, deleted_at;
+
+-- name: preview_rule_positions()
+-- For a rule preview: over the pending versions, where the candidate's tree ({candidate}) is
+-- true, how many each position of the evaluation order ({deciding_rule}, the enabled rules
+-- with the candidate among them) decides. Compiled values from $1 on.
+SELECT scored.position, count(*) AS versions
+FROM (
+    SELECT {candidate} AS matched, {deciding_rule} AS position
+    FROM versions v
+    WHERE v.status = 'pending'
+) AS scored
+WHERE scored.matched IS TRUE
+GROUP BY scored.position;
+
+-- name: preview_rule_sample()
+-- Up to 10 pending versions, by id, that position $1 of the evaluation order
+-- ({deciding_rule}, compiled values from $2 on) would decide.
+SELECT v.id, v.entity_type, v.entity_id, v.version, v.data, v.confidence, v.similarity,
+       v.source, v.status, v.decided_at, v.decided_by, v.rule_id, v.rule_revision, v.run_id,
+       v.reason, v.created_at
+FROM versions v
+WHERE v.status = 'pending' AND {deciding_rule} = $1
+ORDER BY v.id
+LIMIT 10;

@@ -55,3 +55,40 @@ WHERE id > :after_id
   AND (:entity_id::text IS NULL OR entity_id = :entity_id::text)
 ORDER BY id
 LIMIT :limit;
+
+-- name: decide_versions_by_person(ids, status, from_statuses, actor, action, reason)
+-- A person's decision, in one statement: each of :ids whose status is still one of
+-- :from_statuses becomes :status, with its audit row (actor :actor, action :action). A
+-- version a run decides at the same moment is decided by whichever commits first; the other
+-- finds it no longer in a status it may change and leaves it. Answers the decided versions.
+WITH previous AS (
+    SELECT id, status FROM versions
+    WHERE id = ANY(:ids::int8[]) AND status = ANY(:from_statuses::text[])
+    FOR UPDATE
+), decided AS (
+    UPDATE versions AS v
+    SET status = :status, decided_at = now(), decided_by = :actor, rule_id = NULL,
+        rule_revision = NULL, run_id = NULL, reason = :reason
+    FROM previous AS p
+    WHERE v.id = p.id AND v.status = p.status
+    RETURNING v.id, v.entity_type, v.entity_id, v.version, v.data, v.confidence, v.similarity,
+              v.source, v.status, v.decided_at, v.decided_by, v.rule_id, v.rule_revision,
+              v.run_id, v.reason, v.created_at, p.status AS previous_status
+), audited AS (
+    INSERT INTO audit_log (actor, action, version_id, details)
+    SELECT :actor, :action, id, jsonb_build_object('from', previous_status, 'reason', :reason)
+    FROM decided
+)
+SELECT * FROM decided ORDER BY id;
+
+-- name: get_version_statuses(ids)
+-- The status of each existing version of :ids.
+SELECT id, status FROM versions WHERE id = ANY(:ids::int8[]);
+
+-- name: count_pending_versions()^
+-- Pending versions, in all and per entity type (the partial index makes this cost the backlog).
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE entity_type = 'topic') AS topic,
+       count(*) FILTER (WHERE entity_type = 'atom') AS atom
+FROM versions
+WHERE status = 'pending';

@@ -1,7 +1,9 @@
-"""Automation runs: trigger one, list and read them."""
+"""Automation: trigger runs, list and read them, cancel one; the global brake; rule templates;
+decision statistics and trends."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from typing import Annotated
 
@@ -10,10 +12,26 @@ from fastapi import APIRouter, Body, Header, Query, Request, status
 from app.api.auth import GuardedRoute, requires
 from app.api.deps import CurrentPrincipal, Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
+from app.automation import brake
 from app.automation.publisher import RunPublisher
 from app.automation.trigger import trigger_run
-from app.models import Page, Role, RunState, RunTrigger, RunView, TriggerAnswer, TriggerRequest
+from app.models import (
+    AutomationState,
+    BrakeRequest,
+    Page,
+    Role,
+    RunState,
+    RunTrigger,
+    RunView,
+    Stats,
+    Templates,
+    Trends,
+    TriggerAnswer,
+    TriggerRequest,
+)
 from app.repositories import runs as run_repo
+from app.repositories import stats as stats_repo
+from app.rules.templates import TEMPLATES
 from app.validation import StorableText
 
 router = APIRouter(prefix="/automation", tags=["automation"], route_class=GuardedRoute)
@@ -73,3 +91,66 @@ async def list_runs(
 async def get_run(pool: DbPool, run_id: uuid.UUID) -> RunView:
     async with pool.acquire() as conn:
         return RunView.of(await run_repo.get_run(conn, run_id))
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    openapi_extra=requires(Role.OPERATOR),
+    summary="Stop a run at its next batch (FAILED cancelled; what it committed stays)",
+)
+async def cancel_run(pool: DbPool, principal: CurrentPrincipal, run_id: uuid.UUID) -> RunView:
+    return RunView.of(await brake.cancel_run(pool, run_id, principal.actor))
+
+
+@router.post(
+    "/pause",
+    openapi_extra=requires(Role.ADMIN),
+    summary="The brake: refuse triggers, record cron ticks FAILED paused, stop unfinished runs",
+)
+async def pause(
+    pool: DbPool,
+    principal: CurrentPrincipal,
+    body: Annotated[BrakeRequest | None, Body()] = None,
+) -> AutomationState:
+    return await brake.pause_automation(pool, principal.actor, body.reason if body else None)
+
+
+@router.post("/resume", openapi_extra=requires(Role.ADMIN), summary="Release the brake")
+async def resume(
+    pool: DbPool,
+    principal: CurrentPrincipal,
+    body: Annotated[BrakeRequest | None, Body()] = None,
+) -> AutomationState:
+    return await brake.resume_automation(pool, principal.actor, body.reason if body else None)
+
+
+@router.get(
+    "/templates",
+    openapi_extra=requires(Role.VIEWER),
+    summary="The rule templates: ready rule bodies (disabled, to preview first)",
+)
+async def templates() -> Templates:
+    return Templates(items=TEMPLATES)
+
+
+@router.get("/stats", openapi_extra=requires(Role.VIEWER), summary="Backlog and decisions")
+async def stats(pool: DbPool) -> Stats:
+    async with pool.acquire() as conn:
+        return await stats_repo.get_stats(conn)
+
+
+class Period(enum.StrEnum):
+    WEEK = "7d"
+    MONTH = "30d"
+    QUARTER = "90d"
+
+
+@router.get(
+    "/trends",
+    openapi_extra=requires(Role.VIEWER),
+    summary="Decisions per UTC day over the period that ends today, zero-filled",
+)
+async def trends(pool: DbPool, period: Period = Period.WEEK) -> Trends:
+    async with pool.acquire() as conn:
+        days = await stats_repo.get_trends(conn, int(period.value.removesuffix("d")))
+    return Trends(period=period.value, days=days)

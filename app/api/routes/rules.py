@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Body, Path, status
+from pydantic import Discriminator, Tag
 
 from app.api.auth import GuardedRoute, requires
-from app.api.deps import CurrentPrincipal, Cursor, DbPool, Limit
+from app.api.deps import AppSettings, CurrentPrincipal, Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
-from app.models import Page, Role, Rule
+from app.automation.preview import preview_rule
+from app.models import Page, PreviewAnswer, PreviewByRuleId, Role, Rule
 from app.repositories import rules as rule_repo
 from app.rules.models import RuleBody
 from app.services import rules as rule_service
@@ -45,6 +47,33 @@ async def list_rules(
 )
 async def create_rule(pool: DbPool, principal: CurrentPrincipal, body: RuleBody) -> Rule:
     return await rule_service.create_rule(pool, body, principal.actor)
+
+
+def _preview_kind(value: Any) -> str:
+    return "stored" if isinstance(value, dict) and "rule_id" in value else "unsaved"
+
+
+PreviewRequest = Annotated[
+    Annotated[RuleBody, Tag("unsaved")] | Annotated[PreviewByRuleId, Tag("stored")],
+    Discriminator(_preview_kind),
+]
+
+
+@router.post(
+    "/preview",
+    openapi_extra=requires(Role.VIEWER),
+    summary="What a rule (unsaved, or {rule_id}) would do to the pending versions now",
+)
+async def preview(
+    pool: DbPool, settings: AppSettings, body: Annotated[PreviewRequest, Body()]
+) -> PreviewAnswer:
+    stored = body.rule_id if isinstance(body, PreviewByRuleId) else None
+    return await preview_rule(
+        pool,
+        body=body if isinstance(body, RuleBody) else None,
+        rule_id=stored,
+        timeout_seconds=settings.automation.timeout_seconds,
+    )
 
 
 @router.get("/{rule_id}", openapi_extra=requires(Role.VIEWER), summary="One rule, deleted or not")

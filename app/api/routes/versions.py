@@ -8,11 +8,27 @@ from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import BaseModel, Discriminator, Tag
 
 from app.api.auth import GuardedRoute, requires
-from app.api.deps import Cursor, DbPool, Limit
+from app.api.deps import CurrentPrincipal, Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
-from app.models import EntityType, Page, Role, Version, VersionBatchIn, VersionIn, VersionStatus
+from app.automation.explain import explain_version
+from app.models import (
+    BULK_MAX,
+    BulkDecisionAnswer,
+    BulkDecisionRequest,
+    DecisionRequest,
+    EntityType,
+    Explanation,
+    Page,
+    PendingCount,
+    Role,
+    Version,
+    VersionBatchIn,
+    VersionIn,
+    VersionStatus,
+)
 from app.repositories import versions as version_repo
 from app.services import versions as version_service
+from app.services.versions import PersonAction
 from app.validation import StorableText
 
 router = APIRouter(prefix="/versions", tags=["versions"], route_class=GuardedRoute)
@@ -75,7 +91,72 @@ async def list_versions(
     return Page[Version](items=items, next_cursor=next_cursor)
 
 
+@router.get(
+    "/pending-count",
+    openapi_extra=requires(Role.VIEWER),
+    summary="Pending versions, in all and per entity type",
+)
+async def pending_count(pool: DbPool) -> PendingCount:
+    return await version_service.count_pending(pool)
+
+
 @router.get("/{version_id}", openapi_extra=requires(Role.VIEWER), summary="One version")
 async def get_version(pool: DbPool, version_id: VersionId) -> Version:
     async with pool.acquire() as conn:
         return await version_repo.get_version(conn, version_id)
+
+
+@router.get(
+    "/{version_id}/explain",
+    openapi_extra=requires(Role.VIEWER),
+    summary="Why the version is (or would be) decided: every enabled rule, condition by condition",
+)
+async def explain(pool: DbPool, version_id: VersionId) -> Explanation:
+    return await explain_version(pool, version_id)
+
+
+def _decision_route(action: PersonAction, allowed: str) -> None:
+    async def decide(
+        pool: DbPool,
+        principal: CurrentPrincipal,
+        version_id: VersionId,
+        body: Annotated[DecisionRequest | None, Body()] = None,
+    ) -> Version:
+        reason = body.reason if body else None
+        return await version_service.decide_version(
+            pool, version_id, action, principal.actor, reason
+        )
+
+    router.post(
+        f"/{{version_id}}/{action.value}",
+        openapi_extra=requires(Role.OPERATOR),
+        summary=f"A person decides: {action.value} a version that is {allowed} (409 otherwise)",
+        name=f"{action.value}_version",
+    )(decide)
+
+
+def _bulk_route(action: PersonAction) -> None:
+    async def decide_many(
+        pool: DbPool, principal: CurrentPrincipal, body: BulkDecisionRequest
+    ) -> BulkDecisionAnswer:
+        decided, refused = await version_service.decide_versions(
+            pool, body.ids, action, principal.actor, body.reason
+        )
+        return BulkDecisionAnswer(
+            succeeded=[version.id for version in decided],
+            failed={str(version_id): why for version_id, why in refused.items()},
+        )
+
+    router.post(
+        f"/bulk-{action.value}",
+        openapi_extra=requires(Role.OPERATOR),
+        summary=f"A person decides: {action.value} up to {BULK_MAX} versions, with each outcome",
+        name=f"bulk_{action.value}_versions",
+    )(decide_many)
+
+
+_decision_route(PersonAction.APPROVE, "pending or escalated")
+_decision_route(PersonAction.REJECT, "pending or escalated")
+_decision_route(PersonAction.ESCALATE, "pending")
+_bulk_route(PersonAction.APPROVE)
+_bulk_route(PersonAction.REJECT)

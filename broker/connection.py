@@ -63,7 +63,10 @@ class BrokerConnection:
 
     @property
     def connected(self) -> bool:
-        return self.ready.is_set()
+        """Connected now: after the first connection, the robust connection's own state (it
+        drops while RabbitMQ is away and returns when it reconnects)."""
+        link = self.broker.write_conn
+        return self.ready.is_set() and link is not None and link.connected.is_set()
 
     async def publish(self, run_id: uuid.UUID) -> None:
         """Publish a run id and wait for RabbitMQ's confirm."""

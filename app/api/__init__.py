@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
-from app.api.routes import audit, automation, health, rules, scheduler, versions
+from app.api.routes import audit, automation, health, metrics, rules, scheduler, versions
 from app.automation.relay import relay_forever
 from app.config import Settings
 from app.db import create_pool
@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         audit.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(metrics.router)  # at the root, where Prometheus looks
     _document_bearer_auth(app)
     return app
 

@@ -79,3 +79,8 @@ async def delete_rule(conn: Connection, rule_id: int) -> Rule:
     if row is None:
         raise NotFoundError(f"rule {rule_id} does not exist")
     return Rule.model_validate(dict(row))
+
+
+async def get_live_rule_by_name(conn: Connection, name: str) -> Rule | None:
+    row = await queries.get_live_rule_by_name(conn, name=name)
+    return Rule.model_validate(dict(row)) if row is not None else None

@@ -82,3 +82,21 @@ async def delete_rule(pool: Pool, rule_id: int, actor: str) -> Rule:
             conn, actor, "rule.delete", after, before=_snapshot(before), after=_snapshot(after)
         )
     return after
+
+
+async def apply_rules(pool: Pool, bodies: list[RuleBody], actor: str) -> list[tuple[str, str]]:
+    """Make the live rules match `bodies`, by name: create the missing, update the changed,
+    leave the rest (rules not named are kept). Answers (name, created|updated|unchanged)."""
+    outcomes = []
+    for body in bodies:
+        async with pool.acquire() as conn:
+            existing = await rule_repo.get_live_rule_by_name(conn, body.name)
+        if existing is None:
+            await create_rule(pool, body, actor)
+            outcomes.append((body.name, "created"))
+            continue
+        after = await update_rule(pool, existing.id, body, actor)
+        outcomes.append(
+            (body.name, "unchanged" if after.revision == existing.revision else "updated")
+        )
+    return outcomes

@@ -82,3 +82,10 @@ FROM versions v
 WHERE v.status = 'pending' AND {deciding_rule} = $1
 ORDER BY v.id
 LIMIT 10;
+
+-- name: get_live_rule_by_name(name)^
+-- The live (not deleted) rule with this name, if any.
+SELECT id, name, description, enabled, priority, action, conditions, revision,
+       created_at, updated_at, deleted_at
+FROM automation_rules
+WHERE name = :name AND deleted_at IS NULL;

@@ -46,13 +46,13 @@ async def test_trigger_wait_prints_the_finished_run_and_audits_the_cli(
     worker = start_worker()
     await worker.ready()
 
-    dry = await asyncio.to_thread(trigger, settings, "--wait", "--dry-run")
+    dry = await asyncio.to_thread(trigger, settings, "--wait", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     dry_run = json.loads(dry.stdout)
     assert (dry_run["state"], dry_run["dry_run"]) == ("COMPLETED", True)
     assert dry_run["decisions"]["reject"] == 250
 
-    real = await asyncio.to_thread(trigger, settings, "--wait")
+    real = await asyncio.to_thread(trigger, settings, "--wait", "--json")
     assert real.returncode == 0, real.stderr
     run = json.loads(real.stdout)
     assert (run["state"], run["decisions"]["reject"]) == ("COMPLETED", 250)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -31,7 +32,11 @@ def test_every_route_states_its_role(settings):
     ops = operations(create_app(settings))
     assert len(ops) >= 9
     assert {role for *_, role in ops} <= {PUBLIC, *(r.value for r in Role)}
-    assert {path for _, path, role in ops if role == PUBLIC} == {"/api/v1/health"}
+    assert {path for _, path, role in ops if role == PUBLIC} == {
+        "/api/v1/health",
+        "/api/v1/health/ready",
+        "/metrics",
+    }
 
 
 async def test_role_walk(app_client, pool):
@@ -43,6 +48,8 @@ async def test_role_walk(app_client, pool):
         role: (await create_token(pool, f"walk-{role.value}", role, "test")).secret for role in Role
     }
     revoked = (await create_token(pool, "walk-revoked", Role.ADMIN, "test")).secret
+    async with asyncio.timeout(20):  # /health/ready answers 200 once RabbitMQ is connected
+        await app.state.publisher.ready.wait()
     await revoke_token(pool, "walk-revoked", "test")
 
     for method, path, required in operations(app):

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+
+import asyncpg
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from app.api.auth import PUBLIC, GuardedRoute, requires
 from app.api.deps import DbPool
+from app.automation.publisher import RunPublisher
+from app.db import Pool
 from app.models import Role, SchedulerHealth
 from app.repositories import jobs as job_repo
 
@@ -15,6 +22,45 @@ router = APIRouter(prefix="/health", tags=["health"], route_class=GuardedRoute)
 @router.get("", openapi_extra=requires(PUBLIC), summary="The process is alive")
 async def alive() -> dict[str, str]:
     return {"status": "ok"}
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or not ready")
+    postgresql: str = Field(description="ok, or why not")
+    rabbitmq: str = Field(description="ok, or why not")
+
+
+READY_CHECK_SECONDS = 2.0
+
+
+async def _postgresql(pool: Pool) -> str:
+    try:
+        async with asyncio.timeout(READY_CHECK_SECONDS), pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+    except TimeoutError:
+        return f"PostgreSQL unreachable: no answer within {READY_CHECK_SECONDS:g} s"
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        return f"PostgreSQL unreachable: {type(exc).__name__}"
+    return "ok"
+
+
+@router.get(
+    "/ready",
+    openapi_extra=requires(PUBLIC),
+    summary="PostgreSQL and RabbitMQ reachable (503 naming what is not)",
+    responses={503: {"model": Readiness, "description": "a dependency is unreachable"}},
+)
+async def ready(request: Request, pool: DbPool) -> JSONResponse:
+    publisher: RunPublisher = request.app.state.publisher
+    answer = Readiness(
+        status="ready",
+        postgresql=await _postgresql(pool),
+        rabbitmq="ok" if publisher.connected else "RabbitMQ unreachable",
+    )
+    if answer.postgresql != "ok" or answer.rabbitmq != "ok":
+        answer.status = "not ready"
+        return JSONResponse(answer.model_dump(), status_code=503)
+    return JSONResponse(answer.model_dump())
 
 
 @router.get(

@@ -1,0 +1,95 @@
+"""The processes: api, worker, scheduler, all three in one (dev), and migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+import typer
+
+from app.cli.common import cli, run, settings
+from app.config import Settings
+
+
+@cli.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="address to listen on (API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on (API_PORT)")] = None,
+) -> None:
+    """Serve the HTTP API until interrupted."""
+    import uvicorn  # noqa: PLC0415 - only the servers need it
+
+    from app.api import create_app  # noqa: PLC0415 - keeps the other commands light
+
+    loaded = settings(server=True)
+    uvicorn.run(
+        create_app(loaded),
+        host=host or loaded.api.host,
+        port=port or loaded.api.port,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def worker() -> None:
+    """Consume runs from RabbitMQ and execute them until SIGTERM or Ctrl-C."""
+    from broker.worker import serve_worker  # noqa: PLC0415 - only this command needs it
+
+    loaded = settings(server=True)
+    run(lambda: serve_worker(loaded))
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run a scheduler replica (leader or standby) until SIGTERM or Ctrl-C."""
+    from scheduler.daemon import serve_scheduler  # noqa: PLC0415 - only this command needs it
+
+    loaded = settings(server=True)
+    run(lambda: serve_scheduler(loaded))
+
+
+async def serve_dev(loaded: Settings, host: str, port: int) -> None:
+    """The api, a worker and a scheduler in one event loop; Ctrl-C stops all three."""
+    import uvicorn  # noqa: PLC0415
+
+    from app.api import create_app  # noqa: PLC0415
+    from broker.worker import serve_worker  # noqa: PLC0415
+    from scheduler.daemon import serve_scheduler  # noqa: PLC0415
+
+    stop = asyncio.Event()
+    background = [
+        asyncio.create_task(serve_worker(loaded, stop), name="worker"),
+        asyncio.create_task(serve_scheduler(loaded, stop), name="scheduler"),
+    ]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(loaded), host=host, port=port, log_config=None)
+    )
+    try:
+        await server.serve()  # returns after Ctrl-C or SIGTERM
+    finally:
+        stop.set()
+        for task in background:
+            with contextlib.suppress(Exception):
+                await task
+
+
+@cli.command()
+def dev(
+    host: Annotated[str | None, typer.Option(help="address to listen on (API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on (API_PORT)")] = None,
+) -> None:
+    """api + scheduler + worker in one process, for a laptop; Ctrl-C stops them cleanly."""
+    loaded = settings(server=True)
+    run(lambda: serve_dev(loaded, host or loaded.api.host, port or loaded.api.port))
+
+
+@cli.command()
+def migrate() -> None:
+    """Create the database if needed and apply every migration (safe to run again)."""
+    from app.migrate import migrate as run_migrations  # noqa: PLC0415 - alembic is heavy
+
+    loaded = settings()
+    run_migrations(loaded.database)
+    typer.echo("database schema is up to date")

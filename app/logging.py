@@ -1,15 +1,21 @@
 """Process-wide logging: one line per event on stdout, as text or as JSON.
 
 Text lines read `2025-10-26 09:00:02 INFO automation: Run completed (3.2s) run=...`; the
-`key=value` tail comes from the mapping passed as `extra={"context": {...}}`. Times are UTC.
+`key=value` tail comes from the mapping passed as `extra={"context": {...}}`, after the
+fields of the enclosing `scoped(...)` block (a request's id, a run's id), so that every line
+of a request or a run carries its id. Times are UTC.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, TextIO
 
 from app.config import LogFormat, LogSettings
@@ -20,9 +26,25 @@ def context(**fields: Any) -> dict[str, Any]:
     return {"context": fields}
 
 
+# Never mutated: `scoped` sets a new mapping each time.
+_scope: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "log_scope", default=MappingProxyType({})
+)
+
+
+@contextlib.contextmanager
+def scoped(**fields: Any) -> Iterator[None]:
+    """Add `fields` to every line logged inside the block (in this task and those it starts)."""
+    token = _scope.set({**_scope.get(), **fields})
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = getattr(record, "context", None)
-    return dict(fields) if isinstance(fields, dict) else {}
+    return {**_scope.get(), **(fields if isinstance(fields, dict) else {})}
 
 
 class TextFormatter(logging.Formatter):

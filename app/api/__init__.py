@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.api.errors import install_error_handlers
+from app.api.request_id import RequestIdMiddleware
 from app.api.routes import audit, automation, health, metrics, rules, scheduler, versions
 from app.automation.relay import relay_forever
 from app.config import Settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_body_size=settings.api.max_body_bytes,
     )
     app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     for router in (
         health.router,

@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 from app.automation.publisher import PublishError, RunPublisher
 from app.config import AutomationSettings
 from app.db import Connection, Pool
-from app.logging import context
+from app.logging import context, scoped
 from app.models import Rule, Run, RunState
 from app.repositories import rules as rule_repo
 from app.repositories import runs as run_repo
@@ -149,7 +149,7 @@ class RunExecutor:
         if self._draining:
             await self._republish(run_id)
             return
-        with self._tracking(run_id):
+        with self._tracking(run_id), scoped(run=run_id):
             async with self.pool.acquire() as conn:
                 try:
                     run = await run_repo.get_run(conn, run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,3 +88,160 @@ def test_the_database_password_never_reaches_the_logs(database_url):
     assert result.returncode == 1
     assert "cannot use PostgreSQL" in result.stderr
     assert "sup3rsecret" not in result.stdout + result.stderr
+
+
+def test_every_command_has_help():
+    """--help works for the command and every subcommand, exiting 0."""
+    commands = [
+        [],
+        ["api"],
+        ["worker"],
+        ["scheduler"],
+        ["dev"],
+        ["migrate"],
+        ["trigger"],
+        ["doctor"],
+        ["runs"],
+        ["runs", "list"],
+        ["runs", "show"],
+        ["jobs"],
+        ["jobs", "list"],
+        ["jobs", "pause"],
+        ["jobs", "resume"],
+        ["jobs", "run"],
+        ["rules"],
+        ["rules", "list"],
+        ["rules", "apply"],
+        ["rules", "export"],
+        ["token"],
+        ["token", "create"],
+        ["token", "list"],
+        ["token", "revoke"],
+    ]
+    for command in commands:
+        result = run("postgresql://unused@127.0.0.1:1/x", *command, "--help")
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Usage" in result.stdout, command
+
+
+RULES_FILE = """
+- name: High Confidence
+  priority: 90
+  action: approve
+  conditions:
+    all:
+      - {field: confidence, op: gte, value: 0.9}
+- name: Low Confidence
+  priority: 10
+  action: reject
+  enabled: false
+  conditions: {field: confidence, op: lt, value: 0.3}
+"""
+
+
+async def test_rules_apply_is_idempotent_by_name_and_export_round_trips(database_url, tmp_path):
+    """apply creates, then reports unchanged; a changed file updates by name; export gives a
+    file that applies back unchanged; each change is audited as the cli."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES_FILE)
+    first = run(database_url, "rules", "apply", str(path))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["created\tHigh Confidence", "created\tLow Confidence"]
+    again = run(database_url, "rules", "apply", str(path))
+    assert again.stdout.splitlines() == ["unchanged\tHigh Confidence", "unchanged\tLow Confidence"]
+    path.write_text(RULES_FILE.replace("priority: 90", "priority: 95"))
+    changed = run(database_url, "rules", "apply", str(path), "--json")
+    assert json.loads(changed.stdout) == [
+        {"name": "High Confidence", "change": "updated"},
+        {"name": "Low Confidence", "change": "unchanged"},
+    ]
+    exported = run(database_url, "rules", "export", "--format", "json")
+    export_path = tmp_path / "export.json"
+    export_path.write_text(exported.stdout)
+    back = run(database_url, "rules", "apply", str(export_path))
+    assert back.stdout.splitlines() == ["unchanged\tHigh Confidence", "unchanged\tLow Confidence"]
+    listed = json.loads(run(database_url, "rules", "list", "--json").stdout)
+    assert [(r["name"], r["priority"], r["revision"]) for r in listed] == [
+        ("High Confidence", 95, 2),
+        ("Low Confidence", 10, 1),
+    ]
+    conn = await asyncpg.connect(database_url)
+    try:
+        actors = await conn.fetch("SELECT DISTINCT actor, action FROM audit_log ORDER BY 2")
+    finally:
+        await conn.close()
+    assert [tuple(a) for a in actors] == [("cli", "rule.create"), ("cli", "rule.update")]
+
+
+def test_a_bad_rules_file_fails_naming_the_problem(database_url, tmp_path):
+    """A rule the API would refuse is refused here too, with a message; nothing is applied."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "- {name: x, priority: 1, action: approve, conditions: {field: password, op: eq, value: 1}}"
+    )
+    result = run(database_url, "rules", "apply", str(path))
+    assert result.returncode == 1
+    assert "password" in result.stderr
+    assert run(database_url, "rules", "list", "--json").stdout.strip() == "[]"
+
+
+async def test_jobs_and_runs_from_the_command_line(database_url):
+    """jobs list/pause/resume act on scheduled_jobs and are audited as the cli; runs list and
+    show read runs; an unknown job or run exits 1 with a message."""
+    listed = json.loads(run(database_url, "jobs", "list", "--json").stdout)
+    assert [job["id"] for job in listed] == ["daily-automation"]
+    paused = json.loads(run(database_url, "jobs", "pause", "daily-automation", "--json").stdout)
+    assert paused["enabled"] is False
+    resumed = json.loads(run(database_url, "jobs", "resume", "daily-automation", "--json").stdout)
+    assert resumed["enabled"] is True
+    missing = run(database_url, "jobs", "pause", "nope")
+    assert missing.returncode == 1
+    assert "does not exist" in missing.stderr
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        run_id = await conn.fetchval(
+            "INSERT INTO automation_runs (trigger, dry_run) VALUES ('manual', true) RETURNING id"
+        )
+        actions = await conn.fetch("SELECT actor, action FROM audit_log ORDER BY id")
+    finally:
+        await conn.close()
+    assert [tuple(a) for a in actions] == [("cli", "job.pause"), ("cli", "job.resume")]
+    runs = json.loads(run(database_url, "runs", "list", "--json").stdout)
+    assert [r["id"] for r in runs] == [str(run_id)]
+    shown = json.loads(run(database_url, "runs", "show", str(run_id), "--json").stdout)
+    assert (shown["state"], shown["dry_run"]) == ("PENDING", True)
+    table = run(database_url, "runs", "list")
+    assert str(run_id) in table.stdout
+    unknown = run(database_url, "runs", "show", "00000000-0000-0000-0000-000000000000")
+    assert unknown.returncode == 1
+    assert "does not exist" in unknown.stderr
+
+
+def test_the_broker_password_never_reaches_the_logs(database_url):
+    """A worker that cannot reach RabbitMQ logs its retries without the URL's password."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RABBITMQ_URL": "amqp://guest:sup3rsecret@127.0.0.1:1/",
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [TASKTRACKER, "worker"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    lines = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "RabbitMQ unreachable" in line:
+                break
+    finally:
+        process.terminate()
+        rest, _ = process.communicate(timeout=30)
+    output = "".join(lines) + rest
+    assert "RabbitMQ unreachable" in output
+    assert "sup3rsecret" not in output

@@ -9,7 +9,7 @@ COPY broker broker
 COPY scheduler scheduler
 RUN uv sync --frozen --no-dev --no-editable
 
-FROM python:3.11.14-slim-bookworm
+FROM python:3.11.14-slim-bookworm AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-client \
     && rm -rf /var/lib/apt/lists/* \

@@ -27,11 +27,12 @@ MAX_CONCURRENT_RUNS = 10
 
 
 async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Work until `stop` is set (or a SIGTERM/SIGINT arrives)."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    """Work until `stop` is set; without one, until SIGTERM or SIGINT."""
+    if stop is None:  # this process is ours: SIGTERM and Ctrl-C stop it
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
 
     pool = await create_pool(
         settings.database,

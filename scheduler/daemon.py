@@ -191,14 +191,15 @@ async def serve_scheduler(
     stop: asyncio.Event | None = None,
     make_trigger: TriggerFactory = WallClockCronTrigger,
 ) -> None:
-    """Run as a scheduler replica until `stop` is set (or SIGTERM/SIGINT arrives).
+    """Run as a scheduler replica until `stop` is set; without one, until SIGTERM or SIGINT.
 
     `make_trigger` builds a job's APScheduler trigger from its cron and zone; tests pass a
     seconds-resolution one."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    if stop is None:  # this process is ours: SIGTERM and Ctrl-C stop it
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
     host, pid = identity()
     pool = await create_pool(settings.database, "tasktracker-scheduler", max_size=4)
     connection = BrokerConnection(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -58,14 +60,25 @@ async def serve_dev(loaded: Settings, host: str, port: int) -> None:
     from broker.worker import serve_worker  # noqa: PLC0415
     from scheduler.daemon import serve_scheduler  # noqa: PLC0415
 
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the signals stop all three parts: handled below, not by uvicorn alone
+
+    server = Server(uvicorn.Config(create_app(loaded), host=host, port=port, log_config=None))
     stop = asyncio.Event()
+
+    def shut_down() -> None:
+        stop.set()
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, shut_down)
     background = [
         asyncio.create_task(serve_worker(loaded, stop), name="worker"),
         asyncio.create_task(serve_scheduler(loaded, stop), name="scheduler"),
     ]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(loaded), host=host, port=port, log_config=None)
-    )
     try:
         await server.serve()  # returns after Ctrl-C or SIGTERM
     finally:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,6 +17,9 @@ from app.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from app.logging import context
+
+logger = logging.getLogger("app.api")
 
 STATUS_BY_ERROR: dict[type[AppError], int] = {
     InvalidInputError: 422,
@@ -53,6 +59,31 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": problems}, status_code=422)
 
 
+# PostgreSQL unreachable, restarting, or its connection gone mid-request: the request may
+# succeed later, so 503 (with Retry-After), not 500. The driver's words stay in the log.
+DATABASE_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning(
+        "PostgreSQL unavailable", extra=context(path=request.url.path, why=type(exc).__name__)
+    )
+    return JSONResponse(
+        {"detail": "PostgreSQL is unavailable; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, _database_unavailable)

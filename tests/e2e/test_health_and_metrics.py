@@ -31,9 +31,11 @@ def is_ready(response):
     return response.status_code == 200
 
 
-async def test_ready_follows_rabbitmq_and_postgresql_going_and_returning(settings, database_url):
-    """503 naming RabbitMQ while it is cut off, then naming PostgreSQL; 200 again each time
-    it returns, with the same api process."""
+async def test_ready_follows_rabbitmq_and_postgresql_going_and_returning(
+    settings, database_url, admin_secret
+):
+    """503 naming RabbitMQ while it is cut off, then naming PostgreSQL (and requests that need
+    the database answer 503 at once); 200 again each time it returns, with the same api."""
     database_proxy, broker_proxy = TcpProxy(target_port=5432), TcpProxy(target_port=5672)
     await database_proxy.start()
     await broker_proxy.start()
@@ -72,6 +74,13 @@ async def test_ready_follows_rabbitmq_and_postgresql_going_and_returning(setting
                 await database_proxy.stop()
                 down = await ready_until(client, lambda r: r.status_code == 503)
                 assert down.json()["postgresql"].startswith("PostgreSQL unreachable")
+                async with asyncio.timeout(10):
+                    listing = await client.get(
+                        "/api/v1/automation/runs",
+                        headers={"Authorization": f"Bearer {admin_secret}"},
+                    )
+                assert listing.status_code == 503
+                assert listing.json()["detail"].startswith("PostgreSQL is unavailable")
                 await database_proxy.start()
                 await ready_until(client, is_ready)
     finally:

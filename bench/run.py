@@ -1,0 +1,540 @@
+"""`make bench`: pending versions through the real pipeline, against the SQL floor.
+
+One invocation, on the local PostgreSQL and RabbitMQ:
+  1. a fresh database, the rules over HTTP, a real `tasktracker api` and `tasktracker worker`;
+  2. the small cases: 47 versions triggered to COMPLETED, and trigger-to-EXECUTING over 20
+     triggers;
+  3. N pending versions loaded with COPY;
+  4. the floor (SPEC section 9): the same decisions by one hand-written UPDATE ... CASE plus
+     the audit INSERT, on copies made with LIKE ... INCLUDING ALL, before and after the run;
+  5. the run itself, triggered over HTTP, with the worker's peak memory;
+then a table on stdout and JSON in bench/results/. `--per-row` also times the per-row way
+(fetch, decide in Python, one UPDATE per version) on a copy, and `--sweep` runs several sizes
+and draws bench/results/scaling.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+import httpx
+from pydantic import TypeAdapter
+
+from app.config import DatabaseSettings
+from app.db import with_database
+from app.migrate import migrate
+from app.rules.compiler import CompileContext, RuleToEvaluate, SqlParams, compile_deciding_rule
+from app.rules.evaluator import VersionFacts, deciding_rule
+from app.rules.models import Condition
+from bench.dataset import RULES, load_versions
+
+ROOT = Path(__file__).parents[1]
+RESULTS = ROOT / "bench" / "results"
+TASKTRACKER = str(Path(sys.executable).with_name("tasktracker"))
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+SMALL_CASE = 47
+LATENCY_TRIGGERS = 20
+
+
+@dataclasses.dataclass
+class Figures:
+    versions: int
+    rules: int
+    decided: int = 0
+    load_seconds: float = 0.0
+    run_wall_seconds: float = 0.0
+    run_worker_seconds: float = 0.0
+    floor_seconds: float = 0.0
+    floor_before_seconds: float = 0.0
+    floor_after_seconds: float = 0.0
+    ratio: float = 0.0
+    run_state: str = ""
+    worker_peak_rss_mb_before_run: float = 0.0
+    worker_peak_rss_mb: float = 0.0
+    trigger_to_executing_median_ms: float = 0.0
+    small_case_versions: int = SMALL_CASE
+    small_case_wall_seconds: float = 0.0
+    small_case_db_seconds: float = 0.0
+    per_row_versions: int = 0
+    per_row_seconds: float | None = None
+    per_row_floor_seconds: float | None = None
+    verified: bool | None = None
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def service(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- database ----------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    name = f"tt_bench_{uuid.uuid4().hex[:10]}"
+    url = with_database(ADMIN_URL, name)
+    await asyncio.to_thread(migrate, DatabaseSettings(url=url))
+    try:
+        yield url
+    finally:
+        admin = await asyncpg.connect(ADMIN_URL)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def wait_run(conn: asyncpg.Connection, run_id: str, states: set[str]) -> asyncpg.Record:
+    """Poll the run every 2 ms until it reaches one of `states` (within 5 minutes)."""
+    async with asyncio.timeout(300):
+        while True:
+            row = await conn.fetchrow(
+                "SELECT * FROM automation_runs WHERE id = $1", uuid.UUID(run_id)
+            )
+            if row is not None and row["state"] in states:
+                return row
+            await asyncio.sleep(0.002)
+
+
+FINAL = {"COMPLETED", "FAILED"}
+
+
+async def trigger(client: httpx.AsyncClient) -> str:
+    response = await client.post("/api/v1/automation/trigger")
+    response.raise_for_status()
+    return str(response.json()["run_id"])
+
+
+# -- the floor ---------------------------------------------------------------------------------
+
+FLOOR_STATEMENT = """
+WITH chosen AS (
+    SELECT v.id, {deciding_rule} AS position FROM floor_versions v WHERE v.status = 'pending'
+), decided AS (
+    UPDATE floor_versions t
+    SET status = CASE r.action WHEN 'approve' THEN 'approved' WHEN 'reject' THEN 'rejected'
+                               ELSE 'escalated' END,
+        decided_at = now(), decided_by = 'rule:' || r.rule_id || '@' || r.revision,
+        rule_id = r.rule_id, rule_revision = r.revision, run_id = $5, reason = r.name
+    FROM chosen c
+    JOIN unnest($1::int4[], $2::int4[], $3::text[], $4::text[])
+         WITH ORDINALITY AS r(rule_id, revision, action, name, position)
+      ON r.position = c.position
+    WHERE t.id = c.id
+    RETURNING t.id, r.rule_id, r.revision, r.action
+)
+INSERT INTO floor_audit (actor, action, version_id, rule_id, rule_revision, run_id)
+SELECT 'rule:' || rule_id || '@' || revision, action, id, rule_id, revision, $5 FROM decided
+"""
+
+
+_CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
+
+
+def rules_to_evaluate(rows: list[Any]) -> list[RuleToEvaluate]:
+    """Rules as a run evaluates them, from automation_rules rows or a run's snapshot."""
+    return [
+        RuleToEvaluate(
+            id=row["id"],
+            revision=row["revision"],
+            priority=row["priority"],
+            action=row["action"],
+            name=row["name"],
+            conditions=_CONDITION.validate_python(
+                json.loads(row["conditions"])
+                if isinstance(row["conditions"], str)
+                else row["conditions"]
+            ),
+        )
+        for row in rows
+    ]
+
+
+async def measure_floor(
+    conn: asyncpg.Connection, rules: list[RuleToEvaluate], evaluated_at: dt.datetime
+) -> float:
+    """Seconds for the floor's one statement over copies of the pristine pending versions."""
+    await conn.execute("DROP TABLE IF EXISTS floor_versions, floor_audit")
+    await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
+    await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
+    await conn.execute("INSERT INTO floor_versions SELECT * FROM bench_pristine")
+    await conn.execute("VACUUM ANALYZE floor_versions")
+    await conn.execute("CHECKPOINT")
+    ctx = CompileContext(SqlParams(first=6), evaluated_at)
+    statement = FLOOR_STATEMENT.replace("{deciding_rule}", compile_deciding_rule(rules, ctx))
+    ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
+    started = time.perf_counter()
+    await conn.execute(
+        statement,
+        [r.id for r in ordered],
+        [r.revision for r in ordered],
+        [r.action for r in ordered],
+        [r.name for r in ordered],
+        uuid.uuid4(),
+        *ctx.params.values,
+    )
+    elapsed = time.perf_counter() - started
+    await conn.execute("DROP TABLE floor_versions, floor_audit")
+    return elapsed
+
+
+async def measure_per_row(
+    conn: asyncpg.Connection, rules: list[RuleToEvaluate], evaluated_at: dt.datetime, count: int
+) -> float:
+    """The per-row way on `count` pristine versions: fetch, decide in Python, one UPDATE and
+    one audit INSERT per decided version, in one transaction."""
+    await conn.execute("DROP TABLE IF EXISTS floor_versions, floor_audit")
+    await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
+    await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
+    await conn.execute(
+        "INSERT INTO floor_versions SELECT * FROM bench_pristine ORDER BY id LIMIT $1", count
+    )
+    await conn.execute("VACUUM ANALYZE floor_versions")
+    await conn.execute("CHECKPOINT")
+    statuses = {"approve": "approved", "reject": "rejected", "escalate": "escalated"}
+    started = time.perf_counter()
+    async with conn.transaction():
+        rows = await conn.fetch("SELECT * FROM floor_versions WHERE status = 'pending'")
+        for row in rows:
+            rule = deciding_rule(rules, _facts(row), evaluated_at)
+            if rule is None:
+                continue
+            await conn.execute(
+                "UPDATE floor_versions SET status = $2, decided_at = now(), decided_by = $3,"
+                " rule_id = $4, rule_revision = $5, reason = $6"
+                " WHERE id = $1 AND status = 'pending'",
+                row["id"],
+                statuses[rule.action],
+                f"rule:{rule.id}@{rule.revision}",
+                rule.id,
+                rule.revision,
+                rule.name,
+            )
+            await conn.execute(
+                "INSERT INTO floor_audit (actor, action, version_id, rule_id, rule_revision)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                f"rule:{rule.id}@{rule.revision}",
+                rule.action,
+                row["id"],
+                rule.id,
+                rule.revision,
+            )
+    elapsed = time.perf_counter() - started
+    await conn.execute("DROP TABLE floor_versions, floor_audit")
+    return elapsed
+
+
+def _facts(row: asyncpg.Record) -> VersionFacts:
+    return VersionFacts(**{name: row[name] for name in VersionFacts.__dataclass_fields__})
+
+
+async def verify(
+    conn: asyncpg.Connection, rules: list[RuleToEvaluate], run: asyncpg.Record
+) -> bool:
+    """Every version the run covered is decided exactly as the reference evaluator decides it."""
+    rows = await conn.fetch(
+        "SELECT * FROM versions WHERE id <= $1 AND (run_id = $2 OR status = 'pending')",
+        run["max_version_id"],
+        run["id"],
+    )
+    for row in rows:
+        expected = deciding_rule(rules, _facts(row), run["evaluated_at"])
+        if (row["rule_id"] if row["status"] != "pending" else None) != (
+            expected.id if expected else None
+        ):
+            print(f"version {row['id']}: decided by {row['rule_id']}, expected {expected}")
+            return False
+    return True
+
+
+# -- one measurement ---------------------------------------------------------------------------
+
+
+async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) -> Figures:
+    figures = Figures(versions=versions, rules=rule_count)
+    queue = f"tt-bench-{uuid.uuid4().hex[:10]}"
+    async with fresh_database() as url:
+        port = _free_port()
+        env = {
+            "DATABASE_URL": url,
+            "RABBITMQ_URL": AMQP_URL,
+            "RABBITMQ_QUEUE": queue,
+            "AUTH_DISABLED": "true",
+            "LOG_LEVEL": "WARNING",
+        }
+        try:
+            with (
+                service([TASKTRACKER, "api", "--port", str(port)], env),
+                service([TASKTRACKER, "worker"], env) as worker,
+            ):
+                async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{port}", timeout=60
+                ) as client:
+                    await _until_ready(client)
+                    for body in _rules(rule_count):
+                        (
+                            await client.post("/api/v1/automation/rules", json=body)
+                        ).raise_for_status()
+                    conn = await asyncpg.connect(url)
+                    try:
+                        await _small_cases(conn, client, figures)
+                        figures.worker_peak_rss_mb_before_run = peak_rss_mb(worker.pid)
+                        await _big_run(conn, client, figures, worker.pid, per_row, check)
+                    finally:
+                        await conn.close()
+        finally:
+            await _delete_queue(queue)
+    return figures
+
+
+def _rules(count: int) -> list[dict[str, Any]]:
+    """The first `count` benchmark rules; past ten, copies at lower priorities."""
+    bodies = []
+    for i in range(count):
+        base = RULES[i % len(RULES)]
+        round_ = i // len(RULES)
+        bodies.append(
+            {
+                **base,
+                "name": base["name"] + (f" {round_}" if round_ else ""),
+                "priority": max(0, base["priority"] - round_),
+            }
+        )
+    return bodies
+
+
+async def _until_ready(client: httpx.AsyncClient) -> None:
+    async with asyncio.timeout(60):
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get("/api/v1/health/ready")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def _small_cases(
+    conn: asyncpg.Connection, client: httpx.AsyncClient, figures: Figures
+) -> None:
+    # Warm up the pipeline once (first connections, first plans), as a running service is.
+    await wait_run(conn, await trigger(client), FINAL)
+    await load_versions(conn, SMALL_CASE, seed=47, first=10_000_000)
+    started = time.perf_counter()
+    run = await wait_run(conn, await trigger(client), FINAL)
+    figures.small_case_wall_seconds = time.perf_counter() - started
+    figures.small_case_db_seconds = (run["finished_at"] - run["requested_at"]).total_seconds()
+    latencies = []
+    for _ in range(LATENCY_TRIGGERS):
+        run = await wait_run(conn, await trigger(client), FINAL)
+        latencies.append((run["started_at"] - run["requested_at"]).total_seconds() * 1000)
+    figures.trigger_to_executing_median_ms = statistics.median(latencies)
+
+
+async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
+    conn: asyncpg.Connection,
+    client: httpx.AsyncClient,
+    figures: Figures,
+    worker_pid: int,
+    per_row: int,
+    check: bool,
+) -> None:
+    started = time.perf_counter()
+    await load_versions(conn, figures.versions)
+    figures.load_seconds = time.perf_counter() - started
+    await conn.execute(
+        "CREATE TABLE bench_pristine AS SELECT * FROM versions WHERE status = 'pending'"
+    )
+    rules = rules_to_evaluate(
+        await conn.fetch("SELECT * FROM automation_rules WHERE enabled AND deleted_at IS NULL")
+    )
+    evaluated_at = dt.datetime.now(dt.UTC)
+    figures.floor_before_seconds = await measure_floor(conn, rules, evaluated_at)
+    if per_row:
+        figures.per_row_versions = per_row
+        figures.per_row_seconds = await measure_per_row(conn, rules, evaluated_at, per_row)
+        await conn.execute(
+            "CREATE TABLE bench_sample AS SELECT * FROM bench_pristine ORDER BY id LIMIT $1",
+            per_row,
+        )
+        await conn.execute("ALTER TABLE bench_pristine RENAME TO bench_all")
+        await conn.execute("ALTER TABLE bench_sample RENAME TO bench_pristine")
+        figures.per_row_floor_seconds = await measure_floor(conn, rules, evaluated_at)
+        await conn.execute("DROP TABLE bench_pristine")
+        await conn.execute("ALTER TABLE bench_all RENAME TO bench_pristine")
+
+    await conn.execute("CHECKPOINT")
+    started = time.perf_counter()
+    run = await wait_run(conn, await trigger(client), FINAL)
+    figures.run_wall_seconds = time.perf_counter() - started
+    figures.run_worker_seconds = (run["finished_at"] - run["started_at"]).total_seconds()
+    figures.run_state = run["state"] + (f" ({run['error']})" if run["error"] else "")
+    figures.decided = run["approved"] + run["rejected"] + run["escalated"]
+    figures.worker_peak_rss_mb = peak_rss_mb(worker_pid)
+
+    figures.floor_after_seconds = await measure_floor(conn, rules, evaluated_at)
+    figures.floor_seconds = min(figures.floor_before_seconds, figures.floor_after_seconds)
+    figures.ratio = figures.run_worker_seconds / figures.floor_seconds
+    if check:
+        snapshot = json.loads(run["rules"]) if isinstance(run["rules"], str) else run["rules"]
+        figures.verified = await verify(conn, rules_to_evaluate(snapshot), run)
+
+
+async def _delete_queue(name: str) -> None:
+    with contextlib.suppress(Exception):
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(name)
+            with contextlib.suppress(Exception):
+                await channel.queue_delete(f"{name}.dead_letter")
+
+
+# -- report ------------------------------------------------------------------------------------
+
+ROWS = [
+    ("versions", "versions", "{:,}"),
+    ("rules", "rules", "{}"),
+    ("decided", "decided", "{:,}"),
+    ("run state", "run_state", "{}"),
+    ("load (COPY)", "load_seconds", "{:.1f} s"),
+    ("run, trigger to COMPLETED", "run_wall_seconds", "{:.2f} s"),
+    ("run, worker's own timestamps", "run_worker_seconds", "{:.2f} s"),
+    ("floor (best of before/after)", "floor_seconds", "{:.2f} s"),
+    ("  floor before the run", "floor_before_seconds", "{:.2f} s"),
+    ("  floor after the run", "floor_after_seconds", "{:.2f} s"),
+    ("ratio run / floor", "ratio", "{:.2f}x"),
+    ("worker peak RSS before the run", "worker_peak_rss_mb_before_run", "{:.1f} MB"),
+    ("worker peak RSS after the run", "worker_peak_rss_mb", "{:.1f} MB"),
+    ("trigger to EXECUTING, median of 20", "trigger_to_executing_median_ms", "{:.1f} ms"),
+    ("47 versions, trigger to COMPLETED", "small_case_wall_seconds", "{:.3f} s"),
+    ("47 versions, requested to finished (db)", "small_case_db_seconds", "{:.3f} s"),
+    ("per-row way: versions", "per_row_versions", "{:,}"),
+    ("per-row way", "per_row_seconds", "{:.2f} s"),
+    ("floor on the same versions", "per_row_floor_seconds", "{:.2f} s"),
+    ("decisions equal the reference evaluator's", "verified", "{}"),
+]
+
+
+def print_table(figures: Figures) -> None:
+    values = dataclasses.asdict(figures)
+    width = max(len(label) for label, _, _ in ROWS)
+    for label, key, form in ROWS:
+        value = values[key]
+        if value is None or (key.startswith("per_row") and not figures.per_row_versions):
+            continue
+        print(f"{label:<{width}}  {form.format(value)}")
+
+
+def plot(sweep: list[Figures], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 - only the sweep draws
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    sizes = [f.versions for f in sweep]
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    axes.plot(sizes, [f.run_worker_seconds for f in sweep], "o-", label="run (worker timestamps)")
+    axes.plot(sizes, [f.floor_seconds for f in sweep], "s--", label="SQL floor")
+    axes.axhline(30, color="grey", linestyle=":", label="30 s guard")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("pending versions")
+    axes.set_ylabel("seconds")
+    axes.set_title("Run time against the floor (2 cores)")
+    axes.legend()
+    axes.grid(visible=True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--versions", type=int, default=1_000_000, help="pending versions")
+    parser.add_argument("--rules", type=int, default=10, help="rules (ten realistic ones)")
+    parser.add_argument(
+        "--per-row",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time the per-row way on N versions",
+    )
+    parser.add_argument(
+        "--verify", action="store_true", help="check every decision against the reference evaluator"
+    )
+    parser.add_argument(
+        "--sweep",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="run these sizes in turn and draw bench/results/scaling.png",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    if shutil.which(TASKTRACKER) is None and not Path(TASKTRACKER).exists():
+        print("run `make install` first", file=sys.stderr)
+        return 2
+    sizes = args.sweep or [args.versions]
+    results = []
+    for size in sizes:
+        figures = asyncio.run(measure(size, args.rules, per_row=args.per_row, check=args.verify))
+        print_table(figures)
+        print()
+        results.append(figures)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    document: Any = [dataclasses.asdict(f) for f in results]
+    args.output.write_text(json.dumps(document if args.sweep else document[0], indent=2) + "\n")
+    if args.sweep:
+        plot(results, args.output.with_name("scaling.png"))
+    failed = any(f.run_state != "COMPLETED" or f.verified is False for f in results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

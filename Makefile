@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install services migrate run test lint format clean
+.PHONY: install services migrate run test lint format bench clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -29,6 +29,9 @@ run: migrate  ## the API, a worker and the scheduler in the foreground until Ctr
 
 test: install services  ## the whole test suite, against real PostgreSQL and RabbitMQ
 	$(BIN)/pytest
+
+bench: install services  ## 1,000,000 versions through the pipeline against the SQL floor (BENCH_ARGS=...)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

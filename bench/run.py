@@ -38,7 +38,7 @@ import httpx
 from pydantic import TypeAdapter
 
 from app.config import DatabaseSettings
-from app.db import with_database
+from app.db import connect, with_database
 from app.migrate import migrate
 from app.rules.compiler import CompileContext, RuleToEvaluate, SqlParams, compile_deciding_rule
 from app.rules.evaluator import VersionFacts, deciding_rule
@@ -205,7 +205,9 @@ async def measure_floor(
     await conn.execute("DROP TABLE IF EXISTS floor_versions, floor_audit")
     await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
     await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
-    await conn.execute("INSERT INTO floor_versions SELECT * FROM bench_pristine")
+    await conn.execute(
+        "INSERT INTO floor_versions OVERRIDING SYSTEM VALUE SELECT * FROM bench_pristine"
+    )
     await conn.execute("VACUUM ANALYZE floor_versions")
     await conn.execute("CHECKPOINT")
     ctx = CompileContext(SqlParams(first=6), evaluated_at)
@@ -235,7 +237,9 @@ async def measure_per_row(
     await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
     await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
     await conn.execute(
-        "INSERT INTO floor_versions SELECT * FROM bench_pristine ORDER BY id LIMIT $1", count
+        "INSERT INTO floor_versions OVERRIDING SYSTEM VALUE"
+        " SELECT * FROM bench_pristine ORDER BY id LIMIT $1",
+        count,
     )
     await conn.execute("VACUUM ANALYZE floor_versions")
     await conn.execute("CHECKPOINT")
@@ -323,7 +327,8 @@ async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) 
                         (
                             await client.post("/api/v1/automation/rules", json=body)
                         ).raise_for_status()
-                    conn = await asyncpg.connect(url)
+                    # jsonb as Python objects, as the service reads it (the evaluator needs it).
+                    conn = await connect(DatabaseSettings(url=url), "bench")
                     try:
                         await _small_cases(conn, client, figures)
                         figures.worker_peak_rss_mb_before_run = peak_rss_mb(worker.pid)

@@ -41,6 +41,9 @@ class DatabaseSettings(BaseSettings):
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=100)
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # A statement that gets no answer for this long fails (the server may be silent rather
+    # than down): requests answer 503 instead of hanging. The worker allows its run guard.
+    command_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod

@@ -48,6 +48,7 @@ async def create_pool(
     *,
     statement_timeout_ms: int = 0,
     max_size: int | None = None,
+    command_timeout_seconds: float | None = None,
 ) -> Pool:
     """Open a pool; connections set up with jsonb codecs and a name seen in pg_stat_activity.
 
@@ -59,6 +60,7 @@ async def create_pool(
         timeout=settings.connect_timeout_seconds,
         init=_init_connection,
         server_settings=_server_settings(application_name, statement_timeout_ms),
+        command_timeout=command_timeout_seconds or settings.command_timeout_seconds,
     )
 
 

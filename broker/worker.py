@@ -38,6 +38,10 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
         settings.database,
         "tasktracker-worker",
         statement_timeout_ms=int(settings.automation.timeout_seconds * 1000),
+        # A batch may take up to the guard; past it (plus slack) the server is silent.
+        command_timeout_seconds=max(
+            settings.database.command_timeout_seconds, settings.automation.timeout_seconds + 5
+        ),
         # The run's connection plus heartbeats, the reaper and lock waits of queued runs.
         max_size=max(settings.database.pool_max_size, MAX_CONCURRENT_RUNS + 2),
     )

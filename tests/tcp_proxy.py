@@ -14,11 +14,17 @@ def free_port() -> int:
 
 
 class TcpProxy:
-    """Listens on `port` (only while started) and forwards every connection to the target."""
+    """Listens on `port` (only while started) and forwards every connection to the target.
+
+    `mode` changes how, at once, for open connections too: "forward"; "delay" (each chunk
+    waits `delay` seconds: a slow network); "silent" (bytes are swallowed: a server that
+    never answers, a half-open link); "reset" (connections are closed, new ones at once)."""
 
     def __init__(self, target_port: int, port: int | None = None) -> None:
         self.target_port = target_port
         self.port = port or free_port()
+        self.mode = "forward"
+        self.delay = 0.0
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
 
@@ -36,7 +42,16 @@ class TcpProxy:
             with contextlib.suppress(asyncio.CancelledError):
                 await pipe
 
+    async def reset(self) -> None:
+        """Close every open connection (and refuse new ones while the mode is "reset")."""
+        self.mode = "reset"
+        for pipe in list(self._pipes):
+            pipe.cancel()
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "reset":
+            writer.close()
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
                 "127.0.0.1", self.target_port
@@ -49,10 +64,13 @@ class TcpProxy:
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    @staticmethod
-    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
             while data := await source.read(65536):
+                if self.mode == "silent":
+                    continue
+                if self.mode == "delay":
+                    await asyncio.sleep(self.delay)
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, asyncio.CancelledError):

@@ -64,14 +64,18 @@ async def preview_rule(
         ).replace("{deciding_rule}", compile_deciding_rule(rules, counted))
         per_position = {
             row["position"]: row["versions"]
-            for row in await conn.fetch(statement, *counted.params.values)
+            for row in await conn.fetch(
+                statement, *counted.params.values, timeout=timeout_seconds + 5
+            )
         }
 
         sampled = CompileContext(SqlParams(first=2), at)
         statement = queries.preview_rule_sample.sql.replace(
             "{deciding_rule}", compile_deciding_rule(rules, sampled)
         )
-        sample = await conn.fetch(statement, position, *sampled.params.values)
+        sample = await conn.fetch(
+            statement, position, *sampled.params.values, timeout=timeout_seconds + 5
+        )
     return PreviewAnswer(
         matched=sum(per_position.values()),
         would_decide=per_position.get(position, 0),

@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install services migrate run test lint format bench clean
+.PHONY: install services migrate run test test-faults lint format bench clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -29,6 +29,9 @@ run: migrate  ## the API, a worker and the scheduler in the foreground until Ctr
 
 test: install services  ## the whole test suite, against real PostgreSQL and RabbitMQ
 	$(BIN)/pytest
+
+test-faults: install services  ## only the fault scenarios (tests/faults; also part of `make test`)
+	$(BIN)/pytest tests/faults
 
 bench: install services  ## 1,000,000 versions through the pipeline against the SQL floor (BENCH_ARGS=...)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

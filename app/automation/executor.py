@@ -196,7 +196,13 @@ class RunExecutor:
     # -- one run ------------------------------------------------------------------------------
 
     async def _execute_claimed(self, conn: Connection, run_id: uuid.UUID) -> None:
-        run = await run_repo.claim_run(conn, run_id, self.worker, self.settings.stale_after_seconds)
+        run = await run_repo.claim_run(
+            conn,
+            run_id,
+            self.worker,
+            self.settings.stale_after_seconds,
+            self.settings.max_attempts,
+        )
         if run is None:
             return  # finished, or another worker has it
         started = time.monotonic()

@@ -35,6 +35,8 @@ async def publish_run(pool: Pool, publisher: RunPublisher, run_id: uuid.UUID) ->
     """Publish a stored run and mark it SCHEDULED; False (the run stays PENDING for the relay)
     when RabbitMQ cannot take it now."""
     try:
+        if not publisher.connected:  # do not wait out a timeout: the relay publishes it later
+            raise PublishError("not connected to RabbitMQ")
         await publisher.publish(run_id)
     except (PublishError, TimeoutError) as exc:
         logger.warning(

@@ -103,10 +103,12 @@ async def list_runs(
 
 
 async def claim_run(
-    conn: Connection, run_id: uuid.UUID, worker: str, stale_seconds: float
+    conn: Connection, run_id: uuid.UUID, worker: str, stale_seconds: float, max_attempts: int
 ) -> Run | None:
     return _run(
-        await queries.claim_run(conn, id=run_id, worker=worker, stale_seconds=stale_seconds)
+        await queries.claim_run(
+            conn, id=run_id, worker=worker, stale_seconds=stale_seconds, max_attempts=max_attempts
+        )
     )
 
 

@@ -1,12 +1,13 @@
--- name: claim_run(id, worker, stale_seconds)^
+-- name: claim_run(id, worker, stale_seconds, max_attempts)^
 -- Take a run to evaluate: PENDING or SCHEDULED, or EXECUTING whose worker stopped beating
--- (it died). Every claim counts as an attempt.
+-- (it died) while attempts remain (past them the reaper fails it `lost`). Every claim
+-- counts as an attempt.
 UPDATE automation_runs
 SET state = 'EXECUTING', attempts = attempts + 1, claimed_by = :worker,
     heartbeat_at = now(), started_at = coalesce(started_at, now())
 WHERE id = :id
   AND (state IN ('PENDING', 'SCHEDULED')
-       OR (state = 'EXECUTING'
+       OR (state = 'EXECUTING' AND attempts < :max_attempts
            AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)))
 RETURNING *;
 

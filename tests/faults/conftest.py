@@ -23,7 +23,10 @@ import pytest
 from app.config import DatabaseSettings
 from app.db import with_database
 from app.migrate import migrate
+from tests.e2e.conftest import start_scheduler, start_worker  # fixtures shared with e2e
 from tests.tcp_proxy import free_port
+
+__all__ = ["start_scheduler", "start_worker"]
 
 
 def _as(user: str, argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -145,12 +148,19 @@ class PrivateRabbitMQ:
     def start(self) -> None:
         result = _as("rabbitmq", ["rabbitmq-server", "-detached"], env=self.env)
         assert result.returncode == 0, result.stdout + result.stderr
-        waited = _as(
-            "rabbitmq",
-            ["rabbitmqctl", "-n", self.node, "await_startup", "--timeout", "90"],
-            env=self.env,
-        )
-        assert waited.returncode == 0, waited.stdout + waited.stderr
+        # -detached returns at once; the node registers with epmd a few seconds later, and
+        # await_startup fails at once while it cannot reach the node: ask until it answers.
+        deadline = time.monotonic() + 90
+        while True:
+            waited = _as(
+                "rabbitmq",
+                ["rabbitmqctl", "-n", self.node, "await_startup", "--timeout", "60"],
+                env=self.env,
+            )
+            if waited.returncode == 0:
+                return
+            assert time.monotonic() < deadline, waited.stdout + waited.stderr
+            time.sleep(0.5)
 
     def stop(self) -> None:
         _as("rabbitmq", ["rabbitmqctl", "-n", self.node, "stop"], env=self.env)

@@ -34,13 +34,17 @@ class RunPublisher(Protocol):
 async def publish_run(pool: Pool, publisher: RunPublisher, run_id: uuid.UUID) -> bool:
     """Publish a stored run and mark it SCHEDULED; False (the run stays PENDING for the relay)
     when RabbitMQ cannot take it now."""
-    try:
-        if not publisher.connected:  # do not wait out a timeout: the relay publishes it later
-            raise PublishError("not connected to RabbitMQ")
-        await publisher.publish(run_id)
-    except (PublishError, TimeoutError) as exc:
+    why = "not connected to RabbitMQ"  # do not wait out a timeout: the relay publishes later
+    if publisher.connected:
+        try:
+            await publisher.publish(run_id)
+        except (PublishError, TimeoutError) as exc:
+            why = str(exc)
+        else:
+            why = ""
+    if why:
         logger.warning(
-            "Run stays PENDING until RabbitMQ takes it", extra=context(run=run_id, why=str(exc))
+            "Run stays PENDING until RabbitMQ takes it", extra=context(run=run_id, why=why)
         )
         return False
     async with pool.acquire() as conn:

@@ -227,8 +227,7 @@ async def test_garbage_and_unknown_run_ids_are_dropped_and_the_worker_goes_on(
 
 @pytest.mark.parametrize("with_key", [False, True])
 async def test_two_hundred_concurrent_triggers(
-    *,
-    app_client, admin, settings, start_worker, with_key, report
+    *, app_client, admin, settings, start_worker, with_key, report
 ):
     """200 triggers at once (with one Idempotency-Key, or none): no 5xx; with the key one
     run, without it the coalescing leaves no two non-dry runs evaluating at once."""

@@ -35,14 +35,18 @@ from typing import Any
 import aio_pika
 import asyncpg
 import httpx
-from pydantic import TypeAdapter
 
 from app.config import DatabaseSettings
 from app.db import connect, with_database
 from app.migrate import migrate
-from app.rules.compiler import CompileContext, RuleToEvaluate, SqlParams, compile_deciding_rule
+from app.rules.compiler import (
+    CompileContext,
+    RuleToEvaluate,
+    SqlParams,
+    compile_deciding_rule,
+    rules_from_snapshot,
+)
 from app.rules.evaluator import VersionFacts, deciding_rule
-from app.rules.models import Condition
 from bench.dataset import RULES, load_versions
 
 ROOT = Path(__file__).parents[1]
@@ -176,26 +180,9 @@ SELECT 'rule:' || rule_id || '@' || revision, action, id, rule_id, revision, $5 
 """
 
 
-_CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
-
-
 def rules_to_evaluate(rows: list[Any]) -> list[RuleToEvaluate]:
     """Rules as a run evaluates them, from automation_rules rows or a run's snapshot."""
-    return [
-        RuleToEvaluate(
-            id=row["id"],
-            revision=row["revision"],
-            priority=row["priority"],
-            action=row["action"],
-            name=row["name"],
-            conditions=_CONDITION.validate_python(
-                json.loads(row["conditions"])
-                if isinstance(row["conditions"], str)
-                else row["conditions"]
-            ),
-        )
-        for row in rows
-    ]
+    return rules_from_snapshot(rows)
 
 
 async def measure_floor(

@@ -20,8 +20,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from app.automation.publisher import PublishError, RunPublisher
 from app.config import AutomationSettings
 from app.db import Connection, Pool
@@ -34,14 +32,13 @@ from app.rules.compiler import (
     RuleToEvaluate,
     SqlParams,
     compile_deciding_rule,
-    evaluation_order,
+    rules_from_snapshot,
 )
-from app.rules.models import Condition, dump_conditions
+from app.rules.models import dump_conditions
 from app.sql import queries
 
 logger = logging.getLogger("automation")
 
-_CONDITION = TypeAdapter[Condition](Condition)
 _BATCH_FIXED_PARAMS = 11  # $1..$11 of decide_batch; the compiled values follow
 LOCK_POLL_SECONDS = 0.05
 
@@ -78,19 +75,7 @@ def _snapshot(rules: list[Rule]) -> list[dict[str, Any]]:
 
 
 def _rules_of(run: Run) -> list[RuleToEvaluate]:
-    return evaluation_order(
-        [
-            RuleToEvaluate(
-                id=rule["id"],
-                revision=rule["revision"],
-                priority=rule["priority"],
-                action=rule["action"],
-                name=rule["name"],
-                conditions=_CONDITION.validate_python(rule["conditions"]),
-            )
-            for rule in run.rules or []
-        ]
-    )
+    return rules_from_snapshot(run.rules or [])
 
 
 class RunExecutor:

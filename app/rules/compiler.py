@@ -7,10 +7,12 @@ three-valued AND/OR/NOT give the semantics of SPEC section 5.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from app.rules.models import (
     LIST_OPS,
@@ -203,3 +205,24 @@ def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) 
         for position, rule in enumerate(ordered, start=1)
     )
     return f"(CASE {branches} END)"
+
+
+_CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
+
+
+def rules_from_snapshot(snapshot: Iterable[Mapping[str, Any]]) -> list[RuleToEvaluate]:
+    """Rules from their stored form (a run's `rules` snapshot, or automation_rules rows with
+    their conditions as JSON), in evaluation order."""
+    return evaluation_order(
+        [
+            RuleToEvaluate(
+                id=rule["id"],
+                revision=rule["revision"],
+                priority=rule["priority"],
+                action=rule["action"],
+                name=rule["name"],
+                conditions=_CONDITION.validate_python(rule["conditions"]),
+            )
+            for rule in snapshot
+        ]
+    )

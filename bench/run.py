@@ -180,11 +180,6 @@ SELECT 'rule:' || rule_id || '@' || revision, action, id, rule_id, revision, $5 
 """
 
 
-def rules_to_evaluate(rows: list[Any]) -> list[RuleToEvaluate]:
-    """Rules as a run evaluates them, from automation_rules rows or a run's snapshot."""
-    return rules_from_snapshot(rows)
-
-
 async def measure_floor(
     conn: asyncpg.Connection, rules: list[RuleToEvaluate], evaluated_at: dt.datetime
 ) -> float:
@@ -383,7 +378,7 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     await conn.execute(
         "CREATE TABLE bench_pristine AS SELECT * FROM versions WHERE status = 'pending'"
     )
-    rules = rules_to_evaluate(
+    rules = rules_from_snapshot(
         await conn.fetch("SELECT * FROM automation_rules WHERE enabled AND deleted_at IS NULL")
     )
     evaluated_at = dt.datetime.now(dt.UTC)
@@ -415,7 +410,7 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     figures.ratio = figures.run_worker_seconds / figures.floor_seconds
     if check:
         snapshot = json.loads(run["rules"]) if isinstance(run["rules"], str) else run["rules"]
-        figures.verified = await verify(conn, rules_to_evaluate(snapshot), run)
+        figures.verified = await verify(conn, rules_from_snapshot(snapshot), run)
 
 
 async def _delete_queue(name: str) -> None:

@@ -34,17 +34,11 @@ class RunPublisher(Protocol):
 async def publish_run(pool: Pool, publisher: RunPublisher, run_id: uuid.UUID) -> bool:
     """Publish a stored run and mark it SCHEDULED; False (the run stays PENDING for the relay)
     when RabbitMQ cannot take it now."""
-    why = "not connected to RabbitMQ"  # do not wait out a timeout: the relay publishes later
-    if publisher.connected:
-        try:
-            await publisher.publish(run_id)
-        except (PublishError, TimeoutError) as exc:
-            why = str(exc)
-        else:
-            why = ""
-    if why:
+    try:
+        await publisher.publish(run_id)
+    except (PublishError, TimeoutError) as exc:
         logger.warning(
-            "Run stays PENDING until RabbitMQ takes it", extra=context(run=run_id, why=why)
+            "Run stays PENDING until RabbitMQ takes it", extra=context(run=run_id, why=str(exc))
         )
         return False
     async with pool.acquire() as conn:

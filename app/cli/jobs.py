@@ -73,26 +73,15 @@ def run_now(
     as_json: JsonOutput = False,
 ) -> None:
     """Run the job's task now: a manual run in the job's history (joins an active run)."""
-    from app.automation.trigger import trigger_run  # noqa: PLC0415
-    from app.errors import ConflictError  # noqa: PLC0415
-    from app.models import JobState, TriggerRequest  # noqa: PLC0415
-    from app.repositories.jobs import get_job  # noqa: PLC0415
     from app.repositories.runs import get_run  # noqa: PLC0415
+    from app.services.jobs import run_job_now  # noqa: PLC0415
 
     loaded = settings()
 
     async def work() -> RunView:
         async with publishing(loaded) as (pool, connection):
-            async with pool.acquire() as conn:
-                if (await get_job(conn, job_id)).state is JobState.REMOVED:
-                    raise ConflictError(f"job {job_id!r} was removed")
-            answer = await trigger_run(
-                pool,
-                connection,
-                TriggerRequest(reason=f"run now: job {job_id}"),
-                actor=CLI_ACTOR,
-                token_name=CLI_ACTOR,
-                job_id=job_id,
+            answer = await run_job_now(
+                pool, connection, job_id, actor=CLI_ACTOR, token_name=CLI_ACTOR
             )
             typer.echo(f"run {answer.run_id} {answer.state.value}", err=True)
             if wait:

@@ -8,10 +8,12 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+from app.automation.publisher import RunPublisher
+from app.automation.trigger import trigger_run
 from app.cron import WallClockCronTrigger, validate_schedule
 from app.db import Connection, Pool, transaction
 from app.errors import ConflictError, NotFoundError
-from app.models import JobBody, JobIn, JobState, JobView
+from app.models import JobBody, JobIn, JobState, JobView, TriggerAnswer, TriggerRequest
 from app.repositories import audit
 from app.repositories import jobs as job_repo
 
@@ -97,3 +99,20 @@ async def next_fires(pool: Pool, job_id: str, count: int) -> list[dt.datetime]:
     trigger = WallClockCronTrigger(job.cron, job.timezone)
     fires = await asyncio.to_thread(trigger.next_fires, count, dt.datetime.now(dt.UTC))
     return [fire.astimezone(trigger.zone) for fire in fires]
+
+
+async def run_job_now(
+    pool: Pool, publisher: RunPublisher, job_id: str, *, actor: str, token_name: str
+) -> TriggerAnswer:
+    """Run a live job's task now: a manual run carrying the job id (it coalesces like any
+    manual trigger). 404 for an unknown job, 409 for a removed one."""
+    async with pool.acquire() as conn:
+        await _live(conn, job_id)
+    return await trigger_run(
+        pool,
+        publisher,
+        TriggerRequest(reason=f"run now: job {job_id}"),
+        actor=actor,
+        token_name=token_name,
+        job_id=job_id,
+    )

@@ -11,8 +11,6 @@ from app.api.auth import GuardedRoute, requires
 from app.api.deps import AppSettings, CurrentPrincipal, Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
 from app.automation.publisher import RunPublisher
-from app.automation.trigger import trigger_run
-from app.errors import ConflictError
 from app.models import (
     JOB_ID_PATTERN,
     JobBody,
@@ -25,7 +23,6 @@ from app.models import (
     RunState,
     RunView,
     TriggerAnswer,
-    TriggerRequest,
 )
 from app.repositories import jobs as job_repo
 from app.repositories import runs as run_repo
@@ -110,18 +107,9 @@ async def resume_job(pool: DbPool, principal: CurrentPrincipal, job_id: JobId) -
 async def run_job(
     request: Request, pool: DbPool, principal: CurrentPrincipal, job_id: JobId
 ) -> TriggerAnswer:
-    async with pool.acquire() as conn:
-        job = await job_repo.get_job(conn, job_id)
-    if job.state is JobState.REMOVED:
-        raise ConflictError(f"job {job_id!r} was removed")
     publisher: RunPublisher = request.app.state.publisher
-    return await trigger_run(
-        pool,
-        publisher,
-        TriggerRequest(reason=f"run now: job {job_id}"),
-        actor=principal.actor,
-        token_name=principal.name,
-        job_id=job_id,
+    return await job_service.run_job_now(
+        pool, publisher, job_id, actor=principal.actor, token_name=principal.name
     )
 
 

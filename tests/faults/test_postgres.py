@@ -238,3 +238,59 @@ async def test_slow_or_silent_postgresql_fails_requests_fast(settings, admin_sec
 
 async def _listing_ok(client: httpx.AsyncClient, headers: dict[str, str]) -> bool:
     return (await client.get("/api/v1/automation/runs", headers=headers)).status_code == 200
+
+
+async def test_a_run_whose_database_goes_silent_does_not_hang(app_client, admin, settings, report):
+    """The worker's PostgreSQL goes silent mid-run: the task ends by the guard plus the
+    command timeout instead of hanging; once the link is back the run ends FAILED (its
+    attempts used up by the guard) or COMPLETED, and nothing is half-written."""
+    url = settings.database.url.get_secret_value()
+    conn = await connect_db(url)
+    try:
+        await conn.execute(
+            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
+            ' (\'half\', 10, \'approve\', \'{"field": "confidence", "op": "gte", "value": 0.5}\')'
+        )
+    finally:
+        await conn.close()
+    await load_generated_versions(url, 150_000)
+    proxy = TcpProxy(target_port=5432)
+    await proxy.start()
+    name = url.rsplit("/", 1)[1]
+    through_proxy = on(settings, f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}")
+    worker = WorkerProcess(
+        through_proxy,
+        AUTOMATION_TIMEOUT_SECONDS="3",
+        AUTOMATION_BATCH_SIZE="500",
+        DATABASE_COMMAND_TIMEOUT_SECONDS="2",
+        DATABASE_CONNECT_TIMEOUT_SECONDS="2",
+    )
+    try:
+        await worker.ready()
+        response = await app_client.post("/api/v1/automation/trigger", headers=admin)
+        run_id = uuid.UUID(response.json()["run_id"])
+        await wait_for_run(url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0)
+        proxy.mode = "silent"
+        silent_at = time.monotonic()
+        # The guard (3 s) and then the statement that records the end (at most 3 + 5 s, the
+        # worker pool's command timeout) bound the task.
+        await worker.until_line(r"Run failed|Exception|timed out|TimeoutError", timeout=20)
+        ended_in = time.monotonic() - silent_at
+        assert ended_in < 15, ended_in
+        proxy.mode = "forward"
+        run = await wait_for_run(url, run_id, is_final, timeout=90)
+        conn = await connect_db(url)
+        try:
+            await assert_invariants(conn, [run_id])
+        finally:
+            await conn.close()
+        assert worker.process.poll() is None, "the worker died"
+        report(
+            "postgresql silent under a running worker",
+            task_ended_after_s=round(ended_in, 1),
+            outcome=f"{run['state']} {run['error'] or ''}".strip(),
+            attempts=run["attempts"],
+        )
+    finally:
+        worker.stop()
+        await proxy.stop()

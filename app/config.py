@@ -10,7 +10,9 @@ import enum
 import zoneinfo
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigurationError
@@ -20,6 +22,21 @@ def _group(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(
         env_prefix=prefix, env_file=".env", extra="ignore", validate_default=True
     )
+
+
+def _with_password(url: SecretStr, password: SecretStr | None) -> SecretStr:
+    """`url` with its password replaced by `password`, percent-encoded (drivers decode it)."""
+    if password is None:
+        return url
+    parts = urlsplit(url.get_secret_value())
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    secret = quote(password.get_secret_value(), safe="")
+    return SecretStr(urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}")))
 
 
 class LogFormat(enum.StrEnum):
@@ -45,12 +62,26 @@ class DatabaseSettings(BaseSettings):
     # than down): requests answer 503 instead of hanging. The worker allows its run guard.
     command_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
 
+    # The password on its own, as operators generate it (`openssl rand -base64` gives `/`, `+`
+    # and `=`): when set it replaces the URL's, percent-encoded, so nobody has to encode it.
+    password: SecretStr | None = None
+
     @field_validator("url")
     @classmethod
     def _postgres_scheme(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> DatabaseSettings:
+        self.url = _with_password(self.url, self.password)
+        return self
 
 
 class BrokerSettings(BaseSettings):
@@ -61,12 +92,25 @@ class BrokerSettings(BaseSettings):
     queue: str = Field(default="tasktracker.automation", min_length=1, max_length=200)
     publish_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
 
+    # As DATABASE_PASSWORD: replaces the URL's password, percent-encoded.
+    password: SecretStr | None = None
+
     @field_validator("url")
     @classmethod
     def _amqp_scheme(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith(("amqp://", "amqps://")):
             raise ValueError("must be an amqp:// or amqps:// URL")
         return value
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> BrokerSettings:
+        self.url = _with_password(self.url, self.password)
+        return self
 
 
 class SchedulerSettings(BaseSettings):

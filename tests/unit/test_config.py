@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 import pytest
 
 from app.config import load_settings
@@ -62,3 +64,31 @@ def test_secrets_do_not_show_in_the_settings_repr(monkeypatch, tmp_path):
     shown = repr(load_settings())
     assert "hunter2" not in shown
     assert "hunter3" not in shown
+
+
+@pytest.mark.parametrize("password", ["Xk7/q+Zr9w=", "a@b:c%d/e+f=g", "p%40ss"])
+def test_passwords_on_their_own_reach_the_urls_percent_encoded(monkeypatch, tmp_path, password):
+    """DATABASE_PASSWORD and RABBITMQ_PASSWORD replace the URLs' passwords, encoded so that
+    drivers decode exactly what the operator generated (`/`, `+`, `=`, `@`, `:`, `%`)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@postgres:5432/tasktracker")
+    monkeypatch.setenv("DATABASE_PASSWORD", password)
+    monkeypatch.setenv("RABBITMQ_URL", "amqp://tasktracker@rabbitmq:5672/")
+    monkeypatch.setenv("RABBITMQ_PASSWORD", password)
+    settings = load_settings()
+    for url, host, port, user in (
+        (settings.database.url, "postgres", 5432, "postgres"),
+        (settings.broker.url, "rabbitmq", 5672, "tasktracker"),
+    ):
+        parts = urlsplit(url.get_secret_value())
+        assert (parts.hostname, parts.port, parts.username) == (host, port, user)
+        assert unquote(parts.password or "") == password
+
+
+def test_an_empty_password_leaves_the_url_alone(monkeypatch, tmp_path):
+    """`.env.example`'s empty RABBITMQ_PASSWORD= (a compose-only value) changes nothing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("RABBITMQ_PASSWORD=\nDATABASE_PASSWORD=\n")
+    settings = load_settings()
+    assert settings.broker.url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/"
+    assert settings.database.url.get_secret_value().startswith("postgresql://postgres@127.0.0.1")

@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install services migrate run test test-faults lint format bench clean
+.PHONY: install services browser migrate run test test-faults lint format bench clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -18,6 +18,9 @@ install: $(UV)  ## virtual environment with the locked dependencies
 services:  ## local PostgreSQL and RabbitMQ up (installed and started if needed)
 	scripts/ensure-services.sh
 
+browser:  ## Debian's Chromium for the browser tests (tests/browser), installed if missing
+	scripts/ensure-chromium.sh
+
 migrate: install services
 	$(BIN)/tasktracker migrate
 
@@ -27,7 +30,7 @@ run: migrate  ## the API, a worker and the scheduler in the foreground until Ctr
 	$(BIN)/tasktracker scheduler & scheduler=$$!; \
 	$(BIN)/tasktracker api
 
-test: install services  ## the whole test suite, against real PostgreSQL and RabbitMQ
+test: install services browser  ## the whole test suite, against real PostgreSQL and RabbitMQ
 	$(BIN)/pytest
 
 test-faults: install services  ## only the fault scenarios (tests/faults; also part of `make test`)

@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install services browser migrate run test test-faults lint format bench clean
+.PHONY: install services browser migrate run test test-faults test-containers lint format bench clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -38,6 +38,9 @@ test-faults: install services  ## only the fault scenarios (tests/faults; also p
 
 bench: install services  ## 1,000,000 versions through the pipeline against the SQL floor (BENCH_ARGS=...)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+test-containers: install  ## only the compose stack on a real Docker engine (also part of `make test`)
+	$(BIN)/pytest tests/containers
 
 lint: install
 	$(BIN)/ruff check .

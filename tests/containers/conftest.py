@@ -3,8 +3,8 @@ up and healthy, and the operators' commands run verbatim against it.
 
 The engine and the stand-in images come from scripts/docker-engine.sh (idempotent). The stack
 runs from a copy of the checkout in a temporary folder with its own `.env`, as an operator's
-would; it is taken down with its volumes at the end of the session, failed or not, and the test
-session checks that nothing of it is left.
+would; it is taken down with its volumes after the module's tests, failed or not, and the teardown
+checks that nothing of it is left.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def docker_engine() -> None:
     subprocess.run([str(ROOT / "scripts" / "docker-engine.sh")], check=True, timeout=1200)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack_folder(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Path:
     """A copy of this checkout (what git tracks, and new files it does not ignore) with an
     operator's .env: special-character secrets, a free port, some settings changed."""
@@ -161,7 +161,7 @@ def stack_folder(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) 
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(stack_folder: Path) -> Iterator[Stack]:
     """The whole stack built and up (`docker compose up -d --wait`); down with its volumes at
     the end, also when a test failed."""
@@ -188,7 +188,7 @@ def stack(stack_folder: Path) -> Iterator[Stack]:
     assert _leftovers() == [], "docker compose down -v left these behind"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_token(stack: Stack) -> str:
     """A token made the operators' way: `docker exec task-tracker-api tasktracker token create`."""
     name = f"ops-{uuid.uuid4().hex[:6]}"

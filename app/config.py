@@ -159,6 +159,11 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65_535)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Previews scan every pending version for any viewer: at most this many at once per api
+    # process (more answer 429), each bounded by a server-side statement_timeout (503 past
+    # it), so that they never take most of the pool or the database's cores.
+    preview_concurrency: int = Field(default=2, ge=1, le=50)
+    preview_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
 
 
 class LogSettings(BaseSettings):

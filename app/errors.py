@@ -38,5 +38,21 @@ class PermissionDeniedError(AppError):
     """The token's role does not allow this."""
 
 
+class UnavailableError(AppError):
+    """The service cannot answer this now; try again shortly."""
+
+    retry_after_seconds = 5
+
+
+class BusyError(UnavailableError):
+    """Too many requests of this kind are running; try again shortly."""
+
+    retry_after_seconds = 2
+
+
+class OutOfTimeError(UnavailableError):
+    """The request needed more time than it is allowed; try again later."""
+
+
 class ConfigurationError(AppError):
     """A setting is invalid."""

@@ -41,6 +41,12 @@ class Role(enum.StrEnum):
         return self.rank >= required.rank
 
 
+def storable_data(value: dict[str, Any]) -> dict[str, Any]:
+    """A version's `data` as jsonb can store it; problems are named `data.<key>...`."""
+    checked: dict[str, Any] = storable_json(value, "data")
+    return checked
+
+
 class VersionIn(BaseModel):
     """A proposed change to a topic or an atom, as a client submits it."""
 
@@ -48,7 +54,7 @@ class VersionIn(BaseModel):
 
     entity_type: EntityType
     entity_id: StorableText = Field(min_length=1, max_length=200)
-    data: Annotated[dict[str, Any], AfterValidator(storable_json)] = Field(default_factory=dict)
+    data: Annotated[dict[str, Any], AfterValidator(storable_data)] = Field(default_factory=dict)
     confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
     similarity: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     source: StorableText = Field(min_length=1, max_length=200)

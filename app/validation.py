@@ -7,6 +7,7 @@ driver error.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -22,18 +23,32 @@ def storable_text(value: str) -> str:
     return value
 
 
-def storable_json(value: Any) -> Any:
-    """Check every key and string of a JSON document, however deep."""
+def storable_json(value: Any, path: str = "") -> Any:
+    """Check every key, string and number of a JSON document, however deep; `path` names the
+    document in messages (`data` gives `data.score`, `data.items[2]`).
+
+    Python's JSON parser (Starlette's) accepts `NaN` and `Infinity` and turns `1e400` into
+    infinity; jsonb refuses all three, so they are refused here, naming where they are."""
+    _check_json(value, path)
+    return value
+
+
+def _check_json(value: Any, path: str) -> None:
     if isinstance(value, str):
         storable_text(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            where = f"{path}: " if path else ""
+            raise ValueError(
+                f"{where}NaN and infinities cannot be stored (JSON has no such numbers)"
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
             storable_text(key)
-            storable_json(item)
+            _check_json(item, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
-        for item in value:
-            storable_json(item)
-    return value
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]")
 
 
 StorableText = Annotated[str, AfterValidator(storable_text)]

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from app.automation.publisher import RunPublisher
@@ -27,12 +27,12 @@ from app.automation.relay import relay_forever
 from app.automation.trigger import trigger_cron_run
 from app.config import Settings
 from app.cron import WallClockCronTrigger
-from app.db import Connection, Pool, create_pool, sqlalchemy_url
+from app.db import Connection, Pool, create_pool
 from app.logging import context
 from app.repositories import jobs as job_repo
 from broker import create_broker
 from broker.connection import BrokerConnection
-from scheduler.jobstore import AutomationJobStore
+from scheduler.jobstore import AutomationJobStore, job_store_engine
 from scheduler.leader import (
     STANDBY_POLL_SECONDS,
     close_quietly,
@@ -46,22 +46,12 @@ from scheduler.ticks import TickExecutor
 logger = logging.getLogger("scheduler")
 
 NOTIFY_CHANNEL = "scheduled_jobs_changed"
-# The job store is synchronous and runs on the event loop: keep each of its statements short.
-JOB_STORE_STATEMENT_TIMEOUT_MS = 5_000
 TRANSIENT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _job_store_engine(settings: Settings) -> Engine:
-    return create_engine(
-        sqlalchemy_url(settings.database.url.get_secret_value()),
-        pool_pre_ping=True,
-        pool_size=2,
-        connect_args={
-            "connect_timeout": int(settings.database.connect_timeout_seconds) or 1,
-            "application_name": "tasktracker-scheduler-store",
-            "options": f"-c statement_timeout={JOB_STORE_STATEMENT_TIMEOUT_MS}",
-        },
-    )
+    # The job store is synchronous and runs on the event loop: every call of it is bounded.
+    return job_store_engine(settings.database)
 
 
 class Leading:

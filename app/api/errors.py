@@ -12,10 +12,12 @@ from fastapi.responses import JSONResponse
 from app.errors import (
     AppError,
     AuthenticationError,
+    BusyError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    UnavailableError,
 )
 from app.logging import context
 
@@ -27,6 +29,8 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
     ConflictError: 409,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
+    BusyError: 429,
+    UnavailableError: 503,  # OutOfTimeError included
 }
 
 
@@ -45,6 +49,8 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
         problem = {"loc": list(exc.loc), "msg": exc.message, "type": "invalid_input"}
         return JSONResponse({"detail": [problem]}, status_code=status)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, UnavailableError):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
     return JSONResponse({"detail": exc.message}, status_code=status, headers=headers)
 
 
@@ -82,8 +88,22 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _statement_cancelled(request: Request, exc: Exception) -> JSONResponse:
+    """A statement cancelled by its statement_timeout (or by an operator) where no domain
+    exception names it: the request may succeed later, so 503, not 500."""
+    logger.warning(
+        "Statement cancelled", extra=context(path=request.url.path, why=type(exc).__name__)
+    )
+    return JSONResponse(
+        {"detail": "a database statement ran out of time or was cancelled; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for error in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(asyncpg.QueryCanceledError, _statement_cancelled)

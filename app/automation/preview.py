@@ -4,11 +4,18 @@ rest (shadowing), and a sample."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import math
+from collections.abc import Iterator
+
+import asyncpg
 
 from app.db import Pool, transaction
-from app.errors import ConflictError
+from app.errors import BusyError, ConflictError, OutOfTimeError
 from app.models import PreviewAnswer, Shadowing, Version
+from app.repositories import fetch_all
 from app.repositories import rules as rule_repo
 from app.rules.compiler import (
     CompileContext,
@@ -24,17 +31,68 @@ from app.sql import queries
 # An unsaved rule sorts after every saved rule of its priority, as it would once created.
 UNSAVED_RULE_ID = 2**31 - 1
 
+# The client waits this much longer than the server's statement_timeout, so that the server
+# cancels first and the connection goes back to the pool clean.
+CLIENT_MARGIN_SECONDS = 1.0
+
+
+class PreviewSlots:
+    """At most `size` previews at once in this api process; one more is refused at once
+    (BusyError, a 429) rather than queued. A queue would hold the requests, then the pool's
+    connections, then PostgreSQL's cores: any viewer could starve triggers and runs."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.busy = 0
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[None]:
+        """Hold one slot for the block; BusyError when every slot is taken."""
+        # One event loop and no await between the test and the count: no lock is needed.
+        if self.busy >= self.size:
+            raise BusyError(
+                f"{self.size} previews are running already (API_PREVIEW_CONCURRENCY);"
+                " try again shortly"
+            )
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+
 
 async def preview_rule(
-    pool: Pool, *, body: RuleBody | None, rule_id: int | None, timeout_seconds: float
+    pool: Pool,
+    *,
+    body: RuleBody | None,
+    rule_id: int | None,
+    timeout_seconds: float,
+    slots: PreviewSlots,
 ) -> PreviewAnswer:
     """Preview an unsaved rule (`body`) or a stored one (`rule_id`, enabled or not) among the
-    enabled rules, as a run starting now would evaluate them."""
+    enabled rules, as a run starting now would evaluate them.
+
+    Bounded: BusyError when `slots` are all taken; OutOfTimeError when it needs more than
+    `timeout_seconds` (the server cancels its statements then)."""
+    with slots.take():
+        try:
+            async with asyncio.timeout(timeout_seconds + CLIENT_MARGIN_SECONDS):
+                return await _preview(pool, body, rule_id, timeout_seconds)
+        except (TimeoutError, asyncpg.QueryCanceledError) as exc:
+            raise OutOfTimeError(
+                f"the preview needed more than {timeout_seconds:g} s"
+                " (API_PREVIEW_TIMEOUT_SECONDS); try again later or narrow the rule"
+            ) from exc
+
+
+async def _preview(
+    pool: Pool, body: RuleBody | None, rule_id: int | None, timeout_seconds: float
+) -> PreviewAnswer:
     async with transaction(pool) as conn:
-        # A preview reads every pending version: bound it like a run.
-        await conn.execute(
-            "SELECT set_config('statement_timeout', $1, true)", str(int(timeout_seconds * 1000))
-        )
+        # Local to this transaction: the pooled connection goes back without it.
+        # (at least 1 ms: 0 would mean no timeout at all).
+        timeout_ms = max(1, math.ceil(timeout_seconds * 1000))
+        await conn.execute("SELECT set_config('statement_timeout', $1, true)", str(timeout_ms))
         enabled = await rule_repo.list_enabled_rules(conn)
         if rule_id is not None:
             stored = await rule_repo.get_rule(conn, rule_id)
@@ -56,25 +114,24 @@ async def preview_rule(
             + [candidate]
         )
         position = rules.index(candidate) + 1
-        at = dt.datetime.now(dt.UTC)
 
-        counted = CompileContext(SqlParams(first=1), at)
-        statement = queries.preview_rule_positions.sql.replace(
-            "{candidate}", compile_condition(candidate.conditions, counted)
-        ).replace("{deciding_rule}", compile_deciding_rule(rules, counted))
-        per_position = {
-            row["position"]: row["versions"]
-            for row in await conn.fetch(
-                statement, *counted.params.values, timeout=timeout_seconds + 5
-            )
-        }
-
-        sampled = CompileContext(SqlParams(first=2), at)
-        statement = queries.preview_rule_sample.sql.replace(
-            "{deciding_rule}", compile_deciding_rule(rules, sampled)
+        # One scan: where the candidate is true, only the rules before it can take a version
+        # from it, so those alone are compiled into the CASE (the candidate's own position
+        # is the fallback).
+        ctx = CompileContext(SqlParams(first=2), dt.datetime.now(dt.UTC))
+        higher = rules[: position - 1]
+        statement = queries.preview_rule.sql.replace(
+            "{candidate}", compile_condition(candidate.conditions, ctx)
+        ).replace("{higher_rule}", compile_deciding_rule(higher, ctx))
+        rows = await conn.fetch(
+            statement, position, *ctx.params.values, timeout=timeout_seconds + CLIENT_MARGIN_SECONDS
         )
-        sample = await conn.fetch(
-            statement, position, *sampled.params.values, timeout=timeout_seconds + 5
+        per_position = {row["position"]: row["versions"] for row in rows}
+        sample_ids: list[int] = next(
+            (row["sample_ids"] for row in rows if row["position"] == position), []
+        )
+        sample = (
+            await fetch_all(queries.get_preview_sample(conn, ids=sample_ids)) if sample_ids else []
         )
     return PreviewAnswer(
         matched=sum(per_position.values()),

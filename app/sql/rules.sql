@@ -59,29 +59,31 @@ WHERE id = :id
 RETURNING id, name, description, enabled, priority, action, conditions, revision,
           created_at, updated_at, deleted_at;
 
--- name: preview_rule_positions()
--- For a rule preview: over the pending versions, where the candidate's tree ({candidate}) is
--- true, how many each position of the evaluation order ({deciding_rule}, the enabled rules
--- with the candidate among them) decides. Compiled values from $1 on.
-SELECT scored.position, count(*) AS versions
-FROM (
-    SELECT {candidate} AS matched, {deciding_rule} AS position
+-- name: preview_rule()
+-- For a rule preview, in one scan of the pending versions: where the candidate's tree
+-- ({candidate}) is true, how many each position of the evaluation order decides
+-- ({higher_rule}: the position of the first enabled rule before the candidate, $1, whose tree
+-- is true; else the candidate's), and for the candidate's position the ids of the first 10.
+-- Compiled values from $2 on.
+WITH scored AS MATERIALIZED (
+    SELECT v.id, COALESCE({higher_rule}, $1) AS position
     FROM versions v
-    WHERE v.status = 'pending'
-) AS scored
-WHERE scored.matched IS TRUE
-GROUP BY scored.position;
+    WHERE v.status = 'pending' AND ({candidate}) IS TRUE
+)
+SELECT counted.position, counted.versions,
+       CASE WHEN counted.position = $1 THEN ARRAY(
+           SELECT scored.id FROM scored WHERE scored.position = $1 ORDER BY scored.id LIMIT 10
+       ) END AS sample_ids
+FROM (SELECT position, count(*) AS versions FROM scored GROUP BY position) AS counted;
 
--- name: preview_rule_sample()
--- Up to 10 pending versions, by id, that position $1 of the evaluation order
--- ({deciding_rule}, compiled values from $2 on) would decide.
+-- name: get_preview_sample(ids)
+-- The versions of a preview's sample, by id. :ids
 SELECT v.id, v.entity_type, v.entity_id, v.version, v.data, v.confidence, v.similarity,
        v.source, v.status, v.decided_at, v.decided_by, v.rule_id, v.rule_revision, v.run_id,
        v.reason, v.created_at
 FROM versions v
-WHERE v.status = 'pending' AND {deciding_rule} = $1
-ORDER BY v.id
-LIMIT 10;
+WHERE v.id = ANY(:ids::bigint[])
+ORDER BY v.id;
 
 -- name: get_live_rule_by_name(name)^
 -- The live (not deleted) rule with this name, if any.

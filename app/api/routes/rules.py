@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, status
-from pydantic import Discriminator, Tag
+from fastapi import APIRouter, Body, Depends, Path, Request, status
+from pydantic import BaseModel, Discriminator, Tag
 
 from app.api.auth import GuardedRoute, requires
 from app.api.deps import AppSettings, CurrentPrincipal, Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
-from app.automation.preview import preview_rule
+from app.automation.preview import PreviewSlots, preview_rule
+from app.config import Settings
 from app.models import Page, PreviewAnswer, PreviewByRuleId, Role, Rule
 from app.repositories import rules as rule_repo
 from app.rules.models import RuleBody
@@ -59,20 +60,41 @@ PreviewRequest = Annotated[
 ]
 
 
+def _preview_slots(request: Request) -> PreviewSlots:
+    """The api's preview slots, made at the first preview (one set per app)."""
+    slots: PreviewSlots | None = getattr(request.app.state, "preview_slots", None)
+    if slots is None:
+        settings: Settings = request.app.state.settings
+        slots = request.app.state.preview_slots = PreviewSlots(settings.api.preview_concurrency)
+    return slots
+
+
+class Problem(BaseModel):
+    detail: str
+
+
 @router.post(
     "/preview",
     openapi_extra=requires(Role.VIEWER),
     summary="What a rule (unsaved, or {rule_id}) would do to the pending versions now",
+    responses={
+        429: {"model": Problem, "description": "every preview slot is busy (Retry-After)"},
+        503: {"model": Problem, "description": "the preview ran out of time (Retry-After)"},
+    },
 )
 async def preview(
-    pool: DbPool, settings: AppSettings, body: Annotated[PreviewRequest, Body()]
+    pool: DbPool,
+    settings: AppSettings,
+    slots: Annotated[PreviewSlots, Depends(_preview_slots)],
+    body: Annotated[PreviewRequest, Body()],
 ) -> PreviewAnswer:
     stored = body.rule_id if isinstance(body, PreviewByRuleId) else None
     return await preview_rule(
         pool,
         body=body if isinstance(body, RuleBody) else None,
         rule_id=stored,
-        timeout_seconds=settings.automation.timeout_seconds,
+        timeout_seconds=settings.api.preview_timeout_seconds,
+        slots=slots,
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import zoneinfo
 from typing import Any
-
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator

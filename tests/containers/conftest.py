@@ -116,7 +116,8 @@ def _leftovers() -> list[str]:
         ]
         if kind == "container":
             args.insert(3, "-a")
-        listed = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
+        done = subprocess.run(args, capture_output=True, text=True, check=True)  # noqa: S603
+        listed = done.stdout.split()
         found += [f"{kind} {name}" for name in listed]
     return found
 
@@ -124,7 +125,8 @@ def _leftovers() -> list[str]:
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """A Docker engine with Compose v2 and the stand-in images (prepared if missing)."""
-    subprocess.run([str(ROOT / "scripts" / "docker-engine.sh")], check=True, timeout=1200)
+    script = str(ROOT / "scripts" / "docker-engine.sh")
+    subprocess.run([script], check=True, timeout=1200)  # noqa: S603 - the project's own script
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +134,9 @@ def stack_folder(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) 
     """A copy of this checkout (what git tracks, and new files it does not ignore) with an
     operator's .env: special-character secrets, a free port, some settings changed."""
     folder = tmp_path_factory.mktemp("stack")
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    git_ls_files = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    listed = subprocess.run(  # noqa: S603 - a fixed argv
+        git_ls_files,
         cwd=ROOT,
         capture_output=True,
         check=True,

@@ -102,7 +102,7 @@ def translated_message(record: logging.LogRecord, translations: gettext.NullTran
     if not isinstance(record.msg, str) or not record.msg:
         return record.getMessage()
     text = translations.gettext(record.msg)
-    if text is record.msg or text == record.msg:
+    if text == record.msg:  # English, or a message of another library: nothing to translate
         return record.getMessage()
     if not record.args:
         return text

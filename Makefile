@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install services browser migrate run test test-faults test-containers lint format bench clean
+.PHONY: install services browser migrate run test test-faults test-containers lint format bench i18n clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -50,6 +50,16 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+I18N := app/i18n
+# A log call's first argument is its msgid; N_("...") marks one kept in a table.
+I18N_KEYWORDS := -k debug -k info -k warning -k error -k exception -k critical -k N_
+
+i18n: install  ## messages from the code into app/i18n/messages.pot, then each language's .po updated and its .mo compiled
+	$(BIN)/pybabel --quiet extract --no-default-keywords $(I18N_KEYWORDS) -F $(I18N)/babel.cfg \
+		--sort-by-file --no-wrap --project task-tracker-automation -o $(I18N)/messages.pot .
+	$(BIN)/pybabel --quiet update --no-wrap --ignore-obsolete -i $(I18N)/messages.pot -d $(I18N)/locales -D messages
+	$(BIN)/pybabel compile --statistics -d $(I18N)/locales -D messages
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -43,6 +43,13 @@ class LogFormat(enum.StrEnum):
     JSON = "json"
 
 
+class Language(enum.StrEnum):
+    """A language the service writes its messages in (a catalogue in app/i18n/locales)."""
+
+    EN = "en"
+    UK = "uk"
+
+
 class LogLevel(enum.StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -170,11 +177,18 @@ class LogSettings(BaseSettings):
 
     level: LogLevel = LogLevel.INFO
     format: LogFormat = LogFormat.TEXT
+    # The language of log messages (operators read them); logger names and keys never change.
+    language: Language = Language.EN
 
     @field_validator("level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
 
 class AuthSettings(BaseSettings):

@@ -65,6 +65,8 @@ async def cancel_run(pool: Pool, run_id: uuid.UUID, actor: str) -> Run:
             run_id=run_id,
             details={"state": run.state.value},
         )
-    stopping = "stops at its next batch" if run.state is RunState.EXECUTING else "cancelled"
-    logger.info(f"Run {stopping}", extra=context(run=run_id, by=actor))
+    if run.state is RunState.EXECUTING:
+        logger.info("Run stops at its next batch", extra=context(run=run_id, by=actor))
+    else:
+        logger.info("Run cancelled", extra=context(run=run_id, by=actor))
     return run

@@ -23,6 +23,7 @@ from typing import Any
 from app.automation.publisher import PublishError, RunPublisher
 from app.config import AutomationSettings
 from app.db import Connection, Pool
+from app.i18n import N_
 from app.logging import context, scoped
 from app.models import Rule, Run, RunState
 from app.repositories import rules as rule_repo
@@ -42,7 +43,18 @@ logger = logging.getLogger("automation")
 _BATCH_FIXED_PARAMS = 11  # $1..$11 of decide_batch; the compiled values follow
 LOCK_POLL_SECONDS = 0.05
 
-ACTION_LOG = {"approve": "Auto-approved", "reject": "Auto-rejected", "escalate": "Escalated"}
+# Log msgids per action: (a run's line, a dry run's line).
+ACTION_LOG = {
+    "approve": (
+        N_("Auto-approved %(count)d versions"),
+        N_("Would have approved %(count)d versions"),
+    ),
+    "reject": (
+        N_("Auto-rejected %(count)d versions"),
+        N_("Would have rejected %(count)d versions"),
+    ),
+    "escalate": (N_("Escalated %(count)d versions"), N_("Would have escalated %(count)d versions")),
+}
 
 
 class Outcome(enum.Enum):
@@ -237,7 +249,9 @@ class RunExecutor:
         pending = await run_repo.count_pending_between(
             conn, run.last_version_id, run.max_version_id
         )
-        logger.info(f"Evaluating {pending} pending versions", extra=context(run=run.id))
+        logger.info(
+            "Evaluating %(count)d pending versions", {"count": pending}, extra=context(run=run.id)
+        )
 
         compiled = CompileContext(SqlParams(first=_BATCH_FIXED_PARAMS + 1), run.evaluated_at)
         statement = queries.decide_batch.sql.replace(
@@ -322,7 +336,8 @@ class RunExecutor:
             matched = run.decisions_by_rule.get(str(rule.id), 0)
             if matched:
                 logger.info(
-                    f"Rule '{rule.name}' matched {matched} versions",
+                    "Rule '%(rule)s' matched %(count)d versions",
+                    {"rule": rule.name, "count": matched},
                     extra=context(run=run_id, rule=rule.id, revision=rule.revision),
                 )
         for action, count in (
@@ -331,13 +346,17 @@ class RunExecutor:
             ("escalate", run.escalated),
         ):
             if count:
-                verb = ACTION_LOG[action] if not run.dry_run else f"Would have {action}d"
-                logger.info(f"{verb} {count} versions", extra=context(run=run_id))
+                message = ACTION_LOG[action][run.dry_run]
+                logger.info(message, {"count": count}, extra=context(run=run_id))
         if state is RunState.COMPLETED:
             tail = context(run=run_id, capped="true") if capped else context(run=run_id)
-            logger.info(f"Run completed ({elapsed:.1f}s)", extra=tail)
+            logger.info("Run completed (%(seconds).1fs)", {"seconds": elapsed}, extra=tail)
         else:
-            logger.warning(f"Run failed ({elapsed:.1f}s)", extra=context(run=run_id, error=error))
+            logger.warning(
+                "Run failed (%(seconds).1fs)",
+                {"seconds": elapsed},
+                extra=context(run=run_id, error=error),
+            )
 
     async def _beat(self, run_id: uuid.UUID, cancel: asyncio.Event) -> None:
         while True:

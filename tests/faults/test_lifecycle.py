@@ -1,0 +1,303 @@
+"""The run lifecycle of SPEC section 4 ("Nothing is left to luck between PostgreSQL and
+RabbitMQ") on real services: a lost message, a database away when a message arrives, a
+hand-back whose republish fails, a frozen worker, and the guard always saying `timeout`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+
+import aio_pika
+import httpx
+import pytest
+
+from app.api import create_app
+from app.config import BrokerSettings, Settings
+from bench.dataset import RULES
+from tests.conftest import AMQP_URL, connect_db
+from tests.e2e.conftest import (
+    WorkerProcess,
+    is_final,
+    load_generated_versions,
+    publisher_ready,
+    wait_for_run,
+)
+from tests.faults.conftest import PrivateRabbitMQ, _as
+from tests.faults.invariants import assert_invariants, assert_one_evaluation_at_a_time
+from tests.faults.test_postgres import on
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.timeout(240)
+
+# Short lifecycle timings: stale after 3 x 0.3 s, a SCHEDULED run republished after 1 s.
+LEASE = {"AUTOMATION_HEARTBEAT_SECONDS": "0.3", "AUTOMATION_REDELIVER_SECONDS": "1"}
+STALE_S = 0.9
+REDELIVER_S = 1.0
+
+
+async def seed(client: httpx.AsyncClient, headers: dict[str, str], url: str, count: int) -> None:
+    for body in RULES:
+        response = await client.post("/api/v1/automation/rules", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+    await load_generated_versions(url, count)
+
+
+async def trigger(
+    client: httpx.AsyncClient, headers: dict[str, str], **body: object
+) -> tuple[uuid.UUID, bool]:
+    response = await client.post("/api/v1/automation/trigger", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    return uuid.UUID(answer["run_id"]), bool(answer["coalesced"])
+
+
+async def run_row(url: str, run_id: uuid.UUID) -> dict[str, object]:
+    conn = await connect_db(url)
+    try:
+        row = await conn.fetchrow("SELECT * FROM automation_runs WHERE id = $1", run_id)
+    finally:
+        await conn.close()
+    assert row is not None
+    return dict(row)
+
+
+async def check(url: str, runs: list[uuid.UUID]) -> None:
+    conn = await connect_db(url)
+    try:
+        await assert_invariants(conn, runs)
+        await assert_one_evaluation_at_a_time(conn)
+    finally:
+        await conn.close()
+
+
+async def test_a_purged_message_is_published_again_and_a_later_trigger_is_not_swallowed(
+    app_client, admin, settings, start_worker, report
+):
+    """A run whose message is purged from the queue while it is SCHEDULED (no worker yet)
+    completes: a worker's reaper publishes it again after AUTOMATION_REDELIVER_SECONDS. A
+    trigger meanwhile coalesces into it, and a later trigger makes a new run that completes."""
+    url = settings.database.url.get_secret_value()
+    await seed(app_client, admin, url, 5_000)
+    await publisher_ready(app_client)
+    run_id, _ = await trigger(app_client, admin)
+    await wait_for_run(url, run_id, lambda r: r["state"] == "SCHEDULED")
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(settings.broker.queue, ensure=True)
+        purged = await queue.purge()
+    assert purged.message_count == 1, "the run's message was not in the queue"
+    again, coalesced = await trigger(app_client, admin)
+    assert (again, coalesced) == (run_id, True)
+
+    worker = start_worker(**LEASE)
+    await worker.ready()
+    started = time.monotonic()
+    run = await wait_for_run(url, run_id, is_final, timeout=30)
+    redelivered_in = time.monotonic() - started
+    assert run["state"] == "COMPLETED", dict(run)
+
+    later, coalesced = await trigger(app_client, admin)
+    assert later != run_id
+    assert not coalesced
+    following = await wait_for_run(url, later, is_final, timeout=30)
+    assert following["state"] == "COMPLETED"
+    await check(url, [run_id, later])
+    assert worker.count_lines("Republishing a run that has no message in flight") >= 1
+    report(
+        "message purged while SCHEDULED",
+        completed_after_worker_ready_s=round(redelivered_in, 2),
+        redeliver_seconds=REDELIVER_S,
+    )
+
+
+async def test_postgresql_unreachable_when_the_message_arrives(app_client, admin, settings, report):
+    """The worker's PostgreSQL is cut off (connections reset, new ones refused) at the moment
+    the run's message arrives: the message cannot be claimed and is dropped, the row stays
+    SCHEDULED, and once PostgreSQL is reachable again a reaper publishes it and it completes."""
+    url = settings.database.url.get_secret_value()
+    await seed(app_client, admin, url, 5_000)
+    proxy = TcpProxy(target_port=5432)
+    await proxy.start()
+    name = url.rsplit("/", 1)[1]
+    through_proxy = on(settings, f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}")
+    worker = WorkerProcess(
+        through_proxy,
+        DATABASE_CONNECT_TIMEOUT_SECONDS="2",
+        DATABASE_COMMAND_TIMEOUT_SECONDS="2",
+        **LEASE,
+    )
+    try:
+        await asyncio.gather(worker.ready(), publisher_ready(app_client))
+        await proxy.reset()
+        run_id, _ = await trigger(app_client, admin)
+        await worker.until_line(r"unknown run|Could not claim the run", timeout=30)
+        assert (await run_row(url, run_id))["state"] == "SCHEDULED"
+        proxy.mode = "forward"
+        restored = time.monotonic()
+        run = await wait_for_run(url, run_id, is_final, timeout=60)
+        completed_in = time.monotonic() - restored
+        assert run["state"] == "COMPLETED", dict(run)
+        await check(url, [run_id])
+        report(
+            "postgresql unreachable when the message arrives",
+            completed_after_restore_s=round(completed_in, 2),
+        )
+    finally:
+        worker.stop()
+        await proxy.stop()
+
+
+def _memory_alarm(node: PrivateRabbitMQ, watermark: str) -> None:
+    """A watermark of 0 raises RabbitMQ's memory alarm: it takes no message from any
+    publisher (consumers still receive and acknowledge) until it is set back."""
+    result = _as(
+        "rabbitmq",
+        ["rabbitmqctl", "-n", node.node, "set_vm_memory_high_watermark", watermark],
+        env=node.env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_a_hand_back_whose_republish_fails_is_published_again(
+    settings, private_rabbitmq, admin_secret, report
+):
+    """SIGTERM mid-run while RabbitMQ takes no message: the worker hands the run back, its
+    republish fails, its message is acknowledged; the run (SCHEDULED, its attempt counted)
+    is published again by a reaper and completes, in that same attempt."""
+    url = settings.database.url.get_secret_value()
+    local: Settings = settings.model_copy(
+        update={"broker": BrokerSettings(url=private_rabbitmq.url, queue=settings.broker.queue)}
+    )
+    broker = {"RABBITMQ_URL": private_rabbitmq.url, "RABBITMQ_PUBLISH_TIMEOUT_SECONDS": "1"}
+    headers = {"Authorization": f"Bearer {admin_secret}"}
+    app = create_app(local)
+    first = WorkerProcess(local, AUTOMATION_BATCH_SIZE="500", **broker, **LEASE)
+    second: WorkerProcess | None = None
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                await seed(client, headers, url, 150_000)
+                await first.ready()
+                async with asyncio.timeout(20):
+                    await app.state.publisher.ready.wait()
+                run_id, _ = await trigger(client, headers)
+                await wait_for_run(
+                    url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0
+                )
+                await asyncio.to_thread(_memory_alarm, private_rabbitmq, "0")
+                try:
+                    first.process.send_signal(signal.SIGTERM)
+                    await first.until_line("Could not republish the run", timeout=30)
+                finally:
+                    # Lifted before the worker closes: a blocked connection cannot close.
+                    await asyncio.to_thread(_memory_alarm, private_rabbitmq, "0.4")
+                # SIGTERM was sent: the worker finishes by itself (a second one would kill it
+                # once its signal handlers are gone).
+                assert await asyncio.to_thread(first.process.wait, 30) == 0
+                first.stop()
+                assert first.count_lines("Run handed back") == 1
+                handed = await run_row(url, run_id)
+                assert handed["state"] == "SCHEDULED"
+                assert handed["attempts"] == 1, "a partly evaluated run reports its attempt"
+                assert 0 < handed["evaluated"] < 150_000
+
+                second = WorkerProcess(local, **broker, **LEASE)
+                await second.ready()
+                started = time.monotonic()
+                run = await wait_for_run(url, run_id, is_final, timeout=90)
+                completed_in = time.monotonic() - started
+        assert (run["state"], run["attempts"]) == ("COMPLETED", 1), dict(run)
+        await check(url, [run_id])
+        report(
+            "hand-back whose republish failed",
+            evaluated_at_hand_back=handed["evaluated"],
+            completed_after_next_worker_ready_s=round(completed_in, 2),
+        )
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def _pid_of(claimed_by: str) -> int:
+    return int(claimed_by.split(":")[1])  # host:pid:nonce (executor.worker_identity)
+
+
+async def test_a_frozen_worker_is_superseded_and_writes_nothing_after_it_resumes(
+    app_client, admin, settings, start_worker, report
+):
+    """SIGSTOP on the worker evaluating a run while a second worker runs: its lease is lost
+    within the staleness window (0.9 s) plus a reaper round and a redelivery, the other worker
+    reclaims the run (attempt 2, the frozen session ended) and completes it; a dry run
+    triggered meanwhile finishes within seconds; after SIGCONT every version was decided
+    once, with one audit row, and the resumed worker wrote nothing more."""
+    url = settings.database.url.get_secret_value()
+    await seed(app_client, admin, url, 150_000)
+    workers = [start_worker(AUTOMATION_BATCH_SIZE="500", **LEASE) for _ in range(2)]
+    await asyncio.gather(*(w.ready() for w in workers), publisher_ready(app_client))
+    run_id, _ = await trigger(app_client, admin)
+    mid = await wait_for_run(
+        url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0
+    )
+    (frozen,) = [w for w in workers if w.process.pid == _pid_of(mid["claimed_by"])]
+    os.kill(frozen.process.pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        dry_id, _ = await trigger(app_client, admin, dry_run=True)
+        dry = await wait_for_run(url, dry_id, is_final, timeout=15)
+        dry_in = time.monotonic() - stopped
+        assert dry["state"] == "COMPLETED", dict(dry)
+        taken = await wait_for_run(url, run_id, lambda r: r["attempts"] == 2, timeout=30)
+        superseded_in = time.monotonic() - stopped
+        assert taken["claimed_by"] != mid["claimed_by"]
+        run = await wait_for_run(url, run_id, is_final, timeout=120)
+        assert run["state"] == "COMPLETED", dict(run)
+    finally:
+        os.kill(frozen.process.pid, signal.SIGCONT)
+    await frozen.until_line("Run was taken over", timeout=30)
+    assert frozen.process.poll() is None, "the resumed worker died"
+    conn = await connect_db(url)
+    try:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE run_id = $1"
+            " AND action IN ('approve', 'reject', 'escalate')",
+            run_id,
+        )
+    finally:
+        await conn.close()
+    after = await run_row(url, run_id)
+    assert after == dict(run), "the resumed worker wrote to the run"
+    assert audited == run["approved"] + run["rejected"] + run["escalated"]
+    await check(url, [run_id, dry_id])
+    # Bound: 3 heartbeats of staleness, a reaper round, then a message that may first go to
+    # the frozen worker's prefetch (round robin) and is published again after 1 s.
+    assert superseded_in < STALE_S + 0.3 + 3 * REDELIVER_S + 3, superseded_in
+    report(
+        "worker SIGSTOP mid-run",
+        superseded_after_s=round(superseded_in, 2),
+        dry_run_finished_after_s=round(dry_in, 2),
+        evaluated_at_freeze=mid["evaluated"],
+    )
+
+
+async def test_the_guard_always_ends_a_run_timeout(app_client, admin, settings, start_worker):
+    """Eight runs in a row, each ended by a 1 s guard while its first batch (250,000 versions
+    in one statement) is still running on the server: every one FAILED `timeout`, none
+    `error: canceling statement ...`, and nothing was decided."""
+    url = settings.database.url.get_secret_value()
+    await seed(app_client, admin, url, 250_000)
+    worker = start_worker(AUTOMATION_TIMEOUT_SECONDS="1", AUTOMATION_BATCH_SIZE="1000000", **LEASE)
+    await asyncio.gather(worker.ready(), publisher_ready(app_client))
+    runs = []
+    for _ in range(8):
+        run_id, coalesced = await trigger(app_client, admin)
+        assert not coalesced
+        run = await wait_for_run(url, run_id, is_final, timeout=30)
+        runs.append(run_id)
+        assert (run["state"], run["error"], run["evaluated"]) == ("FAILED", "timeout", 0), dict(run)
+    await check(url, runs)

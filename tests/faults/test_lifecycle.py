@@ -14,8 +14,6 @@ import aio_pika
 import httpx
 import pytest
 
-from app.api import create_app
-from app.config import BrokerSettings, Settings
 from bench.dataset import RULES
 from tests.conftest import AMQP_URL, connect_db
 from tests.e2e.conftest import (
@@ -25,7 +23,6 @@ from tests.e2e.conftest import (
     publisher_ready,
     wait_for_run,
 )
-from tests.faults.conftest import PrivateRabbitMQ, _as
 from tests.faults.invariants import assert_invariants, assert_one_evaluation_at_a_time
 from tests.faults.test_postgres import on
 from tests.tcp_proxy import TcpProxy
@@ -152,77 +149,80 @@ async def test_postgresql_unreachable_when_the_message_arrives(app_client, admin
         await proxy.stop()
 
 
-def _memory_alarm(node: PrivateRabbitMQ, watermark: str) -> None:
-    """A watermark of 0 raises RabbitMQ's memory alarm: it takes no message from any
-    publisher (consumers still receive and acknowledge) until it is set back."""
-    result = _as(
-        "rabbitmq",
-        ["rabbitmqctl", "-n", node.node, "set_vm_memory_high_watermark", watermark],
-        env=node.env,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+class LinkProxy(TcpProxy):
+    """A TcpProxy that can cut one of its connections (by the order they were opened) and
+    then refuse new ones, leaving the others forwarding."""
+
+    def __init__(self, target_port: int) -> None:
+        super().__init__(target_port)
+        self.links: list[list[asyncio.Task[None]]] = []
+        self.refuse_new = False
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refuse_new:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self.target_port
+        )
+        link = []
+        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+            link.append(task)
+        self.links.append(link)
+
+    def cut(self, index: int) -> None:
+        """Close connection `index` and refuse every new one."""
+        self.refuse_new = True
+        for task in self.links[index]:
+            task.cancel()
 
 
 async def test_a_hand_back_whose_republish_fails_is_published_again(
-    settings, private_rabbitmq, admin_secret, report
+    app_client, admin, settings, start_worker, report
 ):
-    """SIGTERM mid-run while RabbitMQ takes no message: the worker hands the run back, its
-    republish fails, its message is acknowledged; the run (SCHEDULED, its attempt counted)
-    is published again by a reaper and completes, in that same attempt."""
+    """SIGTERM mid-run while the worker cannot reach RabbitMQ to publish (its publishing
+    connection cut, reconnects refused; the consuming one intact, so the message being
+    handled is acknowledged): the worker hands the run back and its republish fails; the
+    run (SCHEDULED, its attempt counted) is published again by the next worker's reaper and
+    completes, in that same attempt."""
     url = settings.database.url.get_secret_value()
-    local: Settings = settings.model_copy(
-        update={"broker": BrokerSettings(url=private_rabbitmq.url, queue=settings.broker.queue)}
-    )
-    broker = {"RABBITMQ_URL": private_rabbitmq.url, "RABBITMQ_PUBLISH_TIMEOUT_SECONDS": "1"}
-    headers = {"Authorization": f"Bearer {admin_secret}"}
-    app = create_app(local)
-    first = WorkerProcess(local, AUTOMATION_BATCH_SIZE="500", **broker, **LEASE)
-    second: WorkerProcess | None = None
+    await seed(app_client, admin, url, 150_000)
+    proxy = LinkProxy(target_port=int(AMQP_URL.rsplit(":", 1)[1].strip("/")))
+    await proxy.start()
+    proxied = AMQP_URL.replace(AMQP_URL.rsplit(":", 1)[1], f"{proxy.port}/")
+    first = start_worker(AUTOMATION_BATCH_SIZE="500", RABBITMQ_URL=proxied, **LEASE)
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                await seed(client, headers, url, 150_000)
-                await first.ready()
-                async with asyncio.timeout(20):
-                    await app.state.publisher.ready.wait()
-                run_id, _ = await trigger(client, headers)
-                await wait_for_run(
-                    url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0
-                )
-                await asyncio.to_thread(_memory_alarm, private_rabbitmq, "0")
-                try:
-                    first.process.send_signal(signal.SIGTERM)
-                    await first.until_line("Could not republish the run", timeout=30)
-                finally:
-                    # Lifted before the worker closes: a blocked connection cannot close.
-                    await asyncio.to_thread(_memory_alarm, private_rabbitmq, "0.4")
-                # SIGTERM was sent: the worker finishes by itself (a second one would kill it
-                # once its signal handlers are gone).
-                assert await asyncio.to_thread(first.process.wait, 30) == 0
-                first.stop()
-                assert first.count_lines("Run handed back") == 1
-                handed = await run_row(url, run_id)
-                assert handed["state"] == "SCHEDULED"
-                assert 0 < handed["evaluated"] < 150_000
-
-                second = WorkerProcess(local, **broker, **LEASE)
-                await second.ready()
-                started = time.monotonic()
-                run = await wait_for_run(url, run_id, is_final, timeout=90)
-                completed_in = time.monotonic() - started
-        assert (run["state"], run["attempts"]) == ("COMPLETED", 1), dict(run)
-        assert handed["attempts"] == 1, "a partly evaluated run reports its attempt"
-        await check(url, [run_id])
-        report(
-            "hand-back whose republish failed",
-            evaluated_at_hand_back=handed["evaluated"],
-            completed_after_next_worker_ready_s=round(completed_in, 2),
-        )
+        await asyncio.gather(first.ready(), publisher_ready(app_client))
+        # taskiq-aio-pika opens its publishing connection first, then the consuming one.
+        assert len(proxy.links) == 2
+        run_id, _ = await trigger(app_client, admin)
+        await wait_for_run(url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0)
+        proxy.cut(0)
+        assert await asyncio.to_thread(first.stop) == 0
+        assert first.count_lines("Run handed back") == 1
+        assert first.count_lines("Could not republish the run") == 1
+        handed = await run_row(url, run_id)
+        assert handed["state"] == "SCHEDULED"
+        assert 0 < handed["evaluated"] < 150_000
     finally:
-        first.stop()
-        if second is not None:
-            second.stop()
+        await proxy.stop()
+
+    second = start_worker(**LEASE)
+    await second.ready()
+    started = time.monotonic()
+    run = await wait_for_run(url, run_id, is_final, timeout=90)
+    completed_in = time.monotonic() - started
+    assert (run["state"], run["attempts"]) == ("COMPLETED", 1), dict(run)
+    assert handed["attempts"] == 1, "a partly evaluated run reports its attempt"
+    await check(url, [run_id])
+    report(
+        "hand-back whose republish failed",
+        evaluated_at_hand_back=handed["evaluated"],
+        completed_after_next_worker_ready_s=round(completed_in, 2),
+    )
 
 
 def _pid_of(claimed_by: str) -> int:

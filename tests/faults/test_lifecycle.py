@@ -302,3 +302,43 @@ async def test_the_guard_always_ends_a_run_timeout(app_client, admin, settings, 
         runs.append(run_id)
         assert (run["state"], run["error"], run["evaluated"]) == ("FAILED", "timeout", 0), dict(run)
     await check(url, runs)
+
+
+async def test_a_server_cancel_just_before_the_guard_is_the_guard(
+    app_client, admin, settings, start_worker
+):
+    """The server may end the statement first (its statement_timeout is the guard's other
+    timer): eight runs whose in-flight batch PostgreSQL cancels 0.15 s before their 1 s guard
+    is up each end FAILED `timeout`, not `error: canceling statement ...`."""
+    url = settings.database.url.get_secret_value()
+    await seed(app_client, admin, url, 250_000)
+    worker = start_worker(AUTOMATION_TIMEOUT_SECONDS="1", AUTOMATION_BATCH_SIZE="1000000", **LEASE)
+    await asyncio.gather(worker.ready(), publisher_ready(app_client))
+    conn = await connect_db(url)
+    try:
+        for _ in range(8):
+            run_id, _ = await trigger(app_client, admin)
+            claimed = await wait_for_run(url, run_id, lambda r: r["started_at"] is not None)
+            # The batch statement in flight on the run's session (found by its text, as an
+            # operator would in pg_stat_activity).
+            async with asyncio.timeout(5):
+                while not (  # noqa: ASYNC110 - a statement of another process
+                    pid := await conn.fetchval(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND state = 'active' AND query LIKE '%WITH batch AS%'"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                ):
+                    await asyncio.sleep(0.01)
+            # Fault injection at a moment, not a wait for an event: just before the deadline.
+            lead = await conn.fetchval(
+                "SELECT extract(epoch FROM $1::timestamptz + interval '0.85 s'"
+                " - clock_timestamp())",
+                claimed["started_at"],
+            )
+            await asyncio.sleep(max(0.0, float(lead)))
+            assert await conn.fetchval("SELECT pg_cancel_backend($1)", pid)
+            run = await wait_for_run(url, run_id, is_final, timeout=30)
+            assert (run["state"], run["error"]) == ("FAILED", "timeout"), dict(run)
+    finally:
+        await conn.close()

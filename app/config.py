@@ -145,6 +145,9 @@ class AutomationSettings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100)
     max_decisions_per_run: int = Field(default=0, ge=0)
     heartbeat_seconds: float = Field(default=2.0, gt=0, le=60)
+    # SCHEDULED is a lease: a run published but not claimed within this time is published
+    # again by the workers' reapers (its message may have been lost).
+    redeliver_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @property
     def stale_after_seconds(self) -> float:

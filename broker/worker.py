@@ -15,7 +15,7 @@ import signal
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
-from app.automation.executor import RunExecutor
+from app.automation.executor import GUARD_SLACK_SECONDS, RunExecutor
 from app.config import Settings
 from app.db import create_pool
 from broker import create_broker
@@ -37,12 +37,17 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
     pool = await create_pool(
         settings.database,
         "tasktracker-worker",
-        statement_timeout_ms=int(settings.automation.timeout_seconds * 1000),
+        # The guard's safety net on the server (past the guard: the worker's own timer fires
+        # first, and a server cancel within the slack still ends the run `timeout`).
+        statement_timeout_ms=int(
+            (settings.automation.timeout_seconds + GUARD_SLACK_SECONDS) * 1000
+        ),
         # A batch may take up to the guard; past it (plus slack) the server is silent.
         command_timeout_seconds=max(
             settings.database.command_timeout_seconds, settings.automation.timeout_seconds + 5
         ),
-        # The run's connection plus heartbeats, the reaper and lock waits of queued runs.
+        # The runs' connections plus heartbeats and the reaper (a run waiting for its turn
+        # holds none: it is parked in the database).
         max_size=max(settings.database.pool_max_size, MAX_CONCURRENT_RUNS + 2),
     )
     broker = create_broker(settings.broker)

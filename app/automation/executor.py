@@ -2,9 +2,18 @@
 finish it. Each batch is one statement in one transaction: it picks every version's deciding
 rule with the compiled SQL, decides, writes the audit rows and moves the run's counters.
 
-The guard: an asyncio deadline over the whole evaluation, and a statement_timeout on each
-batch that never reaches past it. At most one non-dry run evaluates at a time (a session
-advisory lock on the connection the run uses, so a dead worker frees it).
+The row is the truth, a message only a wake-up call. A claim is a lease of a new epoch:
+the worker's heartbeat keeps it, judged by the database's clock, and every write of the
+worker names the epoch it claimed, so a superseded worker writes nothing more. At most one
+non-dry run is EXECUTING (a unique index); a non-dry run whose turn has not come is parked
+in the database (SCHEDULED, no message) instead of waiting in a consumer slot, and woken
+when the active run ends or by a reaper. Every worker's reaper republishes what lost its
+message (SCHEDULED past AUTOMATION_REDELIVER_SECONDS, EXECUTING whose worker stopped
+beating), ends the sessions of stale runs and fails `lost` those out of attempts.
+
+The guard: one deadline over the whole evaluation, enforced by asyncio and, as a safety
+net a little later, by a statement_timeout on each batch; whichever fires, the run ends
+`timeout`.
 """
 
 from __future__ import annotations
@@ -13,16 +22,20 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
+
+import asyncpg
 
 from app.automation.publisher import PublishError, RunPublisher
 from app.config import AutomationSettings
 from app.db import Connection, Pool
+from app.errors import NotFoundError
 from app.i18n import N_
 from app.logging import context, scoped
 from app.models import Rule, Run, RunState
@@ -40,8 +53,12 @@ from app.sql import queries
 
 logger = logging.getLogger("automation")
 
-_BATCH_FIXED_PARAMS = 11  # $1..$11 of decide_batch; the compiled values follow
-LOCK_POLL_SECONDS = 0.05
+_BATCH_FIXED_PARAMS = 12  # $1..$12 of decide_batch; the compiled values follow
+# The server's statement_timeout reaches this far past the guard's deadline, so that the
+# client's timer normally fires first; a cancel by the server within it is the guard too.
+GUARD_SLACK_SECONDS = 0.5
+# How long a claim waits for the run's row: a session being ended may still hold it.
+CLAIM_LOCK_TIMEOUT_MS = 5_000
 
 # Log msgids per action: (a run's line, a dry run's line).
 ACTION_LOG = {
@@ -66,6 +83,16 @@ class Outcome(enum.Enum):
 
 class LostOwnershipError(Exception):
     """Another worker (or the reaper) took the run over; stop without touching it."""
+
+
+@dataclass
+class _Lease:
+    """The run this worker holds and the epoch it claimed; `lost` is set once a write of the
+    worker was refused (the lease was taken over or the run ended)."""
+
+    run_id: uuid.UUID
+    epoch: int
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def worker_identity() -> str:
@@ -137,7 +164,10 @@ class RunExecutor:
     # -- the task's entry point --------------------------------------------------------------
 
     async def execute(self, message: object) -> None:
-        """Handle one message: a run id. Bad or unknown ids are logged and dropped."""
+        """Handle one message: a run id. Bad or unknown ids are logged and dropped.
+
+        Nothing that fails before the claim loses the run: the message is dropped, and the run
+        (still PENDING or SCHEDULED in its row) is published again by a reaper."""
         try:
             run_id = uuid.UUID(str(message))
         except ValueError:
@@ -147,62 +177,66 @@ class RunExecutor:
             await self._republish(run_id)
             return
         with self._tracking(run_id), scoped(run=run_id):
-            async with self.pool.acquire() as conn:
+            async with contextlib.AsyncExitStack() as stack:
                 try:
-                    run = await run_repo.get_run(conn, run_id)
-                except Exception:
+                    conn = await stack.enter_async_context(self.pool.acquire())
+                    claim = await self._claim(conn, run_id)
+                except NotFoundError:
                     logger.warning(
                         "Dropped a message for an unknown run", extra=context(run=run_id)
                     )
                     return
-                if run.state.is_final:
+                except Exception as exc:  # the row is the truth: its lease brings it back
+                    logger.warning(
+                        "Could not claim the run now; it will be published again",
+                        extra=context(run=run_id, why=repr(exc)),
+                    )
                     return
-                if run.dry_run:
-                    await self._execute_claimed(conn, run_id)
-                    return
-                async with self._evaluation_lock(conn, run_id) as locked:
-                    if locked:
-                        await self._execute_claimed(conn, run_id)
+                if claim is not None:
+                    await self._execute_claimed(conn, claim)
 
-    @contextlib.asynccontextmanager
-    async def _evaluation_lock(self, conn: Connection, run_id: uuid.UUID) -> AsyncIterator[bool]:
-        """Wait for the lock that lets one non-dry run evaluate at a time, while the run still
-        waits for a worker; yields False when it no longer does (or this worker drains)."""
-        while not await run_repo.try_evaluation_lock(conn):
-            if self._draining:
-                await self._republish(run_id)
-                yield False
-                return
-            run = await run_repo.get_run(conn, run_id)
-            if run.state not in (RunState.PENDING, RunState.SCHEDULED) and not self._is_stale(run):
-                yield False
-                return
-            await asyncio.sleep(LOCK_POLL_SECONDS)
-        try:
-            yield True
-        finally:
-            with contextlib.suppress(Exception):
-                await run_repo.release_evaluation_lock(conn)
-
-    def _is_stale(self, run: Run) -> bool:
-        if run.state is not RunState.EXECUTING or run.heartbeat_at is None:
-            return False
-        age = time.time() - run.heartbeat_at.timestamp()
-        return age > self.settings.stale_after_seconds
-
-    # -- one run ------------------------------------------------------------------------------
-
-    async def _execute_claimed(self, conn: Connection, run_id: uuid.UUID) -> None:
-        run = await run_repo.claim_run(
+    async def _claim(self, conn: Connection, run_id: uuid.UUID) -> run_repo.Claim | None:
+        """Claim the run on `conn` (the session that will evaluate it); None when there is
+        nothing to do now. A non-dry run whose turn has not come is parked, not waited for."""
+        run = await run_repo.get_run(conn, run_id)
+        if run.state.is_final:
+            return None
+        if run.state is RunState.EXECUTING:
+            # Taking over from a worker that stopped beating (if it did, by the database's
+            # clock): end its session first, with the transaction and locks it may hold.
+            ended = await run_repo.end_stale_session(
+                conn, run_id, self.settings.stale_after_seconds
+            )
+            if ended:
+                logger.warning(
+                    "Ended the session of a worker that stopped beating",
+                    extra=context(run=run_id, sessions=ended),
+                )
+        claim = await run_repo.claim_run(
             conn,
             run_id,
             self.worker,
             self.settings.stale_after_seconds,
             self.settings.max_attempts,
+            lock_timeout_ms=CLAIM_LOCK_TIMEOUT_MS,
         )
-        if run is None:
-            return  # finished, or another worker has it
+        if claim is None and not run.dry_run and await run_repo.park_run(conn, run_id):
+            logger.info(
+                "Run waits for the active run to finish; it is woken when its turn comes",
+                extra=context(run=run_id),
+            )
+        return claim
+
+    # -- one run ------------------------------------------------------------------------------
+
+    async def _execute_claimed(self, conn: Connection, claim: run_repo.Claim) -> None:
+        run = claim.run
+        run_id = run.id
+        lease = _Lease(run_id, claim.epoch)
+        loop = asyncio.get_running_loop()
         started = time.monotonic()
+        # One deadline (the loop's clock) for the asyncio timer and the statement timeouts.
+        deadline = loop.time() + self.settings.timeout_seconds
         logger.info(
             "Automation run started",
             extra=context(
@@ -216,31 +250,45 @@ class RunExecutor:
         cancel = asyncio.Event()
         if run.cancel_requested_at is not None:  # stopped while it waited: decide nothing
             cancel.set()
-        heartbeat = asyncio.create_task(self._beat(run.id, cancel))
+        heartbeat = asyncio.create_task(self._beat(lease, cancel))
         try:
-            async with asyncio.timeout(self.settings.timeout_seconds):
-                outcome, run = await self._evaluate(conn, run, cancel, started)
+            async with asyncio.timeout_at(deadline):
+                outcome, run = await self._evaluate(conn, run, lease, cancel, deadline)
         except TimeoutError:
-            await self._finish(run_id, RunState.FAILED, "timeout", started)
+            await self._finish(lease, RunState.FAILED, "timeout", started)
         except LostOwnershipError:
             logger.warning("Run was taken over; this worker stops", extra=context(run=run_id))
+        except asyncpg.QueryCanceledError as exc:
+            if loop.time() >= deadline - GUARD_SLACK_SECONDS:
+                # The server's statement_timeout (the guard's safety net) fired: the guard.
+                await self._finish(lease, RunState.FAILED, "timeout", started)
+            else:
+                await self._fail(lease, exc, started)
         except Exception as exc:
-            logger.exception("Run failed", extra=context(run=run_id))
-            await self._finish(run_id, RunState.FAILED, f"error: {exc}", started)
+            await self._fail(lease, exc, started)
         else:
-            await self._conclude(run, outcome, started)
+            await self._conclude(lease, run, outcome, started)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            if not run.dry_run:
+                await self._wake_waiting_runs()
 
     async def _evaluate(
-        self, conn: Connection, run: Run, cancel: asyncio.Event, started: float
+        self,
+        conn: Connection,
+        run: Run,
+        lease: _Lease,
+        cancel: asyncio.Event,
+        deadline: float,
     ) -> tuple[Outcome, Run]:
-        deadline = started + self.settings.timeout_seconds
+        loop = asyncio.get_running_loop()
         if run.rules is None or run.max_version_id is None:
             enabled = await rule_repo.list_enabled_rules(conn)
-            fixed = await run_repo.fix_run_scope(conn, run.id, self.worker, _snapshot(enabled))
+            fixed = await run_repo.fix_run_scope(
+                conn, run.id, self.worker, lease.epoch, _snapshot(enabled)
+            )
             if fixed is None:
                 raise LostOwnershipError
             run = fixed
@@ -266,20 +314,27 @@ class RunExecutor:
         cap = self.settings.max_decisions_per_run
         after = run.last_version_id
         decided_total = run.approved + run.rejected + run.escalated
+        idle_ms = math.ceil(self.settings.stale_after_seconds * 1000)
         while True:
+            if lease.lost.is_set():
+                raise LostOwnershipError
             if self._draining:
                 return Outcome.HANDED_BACK, run
             if cancel.is_set():
                 return Outcome.CANCELLED, run
             if cap and decided_total >= cap:
                 return Outcome.CAPPED, run
-            remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            # The server's own bound on this batch: a little past the guard's deadline (the
+            # asyncio timer fires first), so that a frozen or cut-off worker's statement ends.
+            remaining = deadline - loop.time() + GUARD_SLACK_SECONDS
             async with conn.transaction():
-                # No statement of this batch may outlive the run's guard.
-                await conn.execute(
-                    "SELECT set_config('statement_timeout', $1, true)", str(remaining_ms)
+                await run_repo.set_batch_limits(
+                    conn,
+                    statement_timeout_ms=max(1, math.ceil(remaining * 1000)),
+                    idle_timeout_ms=idle_ms,
                 )
-                row = await conn.fetchrow(
+                row = await run_repo.decide_batch(
+                    conn,
                     statement,
                     run.id,
                     after,
@@ -289,6 +344,7 @@ class RunExecutor:
                     cap - decided_total if cap else None,
                     run.dry_run,
                     self.worker,
+                    lease.epoch,
                     *compiled.params.values,
                 )
                 if row is None:
@@ -300,37 +356,52 @@ class RunExecutor:
             if row["scanned"] < self.settings.batch_size:
                 return (Outcome.CAPPED if cap and decided_total >= cap else Outcome.COMPLETED), run
 
-    async def _conclude(self, run: Run, outcome: Outcome, started: float) -> None:
+    async def _conclude(self, lease: _Lease, run: Run, outcome: Outcome, started: float) -> None:
         if outcome is Outcome.HANDED_BACK:
             async with self.pool.acquire() as conn:
-                handed = await run_repo.hand_back_run(conn, run.id, self.worker)
+                handed = await run_repo.hand_back_run(conn, run.id, self.worker, lease.epoch)
             if handed is not None:
                 logger.info("Run handed back: this worker is stopping", extra=context(run=run.id))
                 await self._republish(run.id)
             return
         if outcome is Outcome.CANCELLED:
-            await self._finish(run.id, RunState.FAILED, "cancelled", started)
+            await self._finish(lease, RunState.FAILED, "cancelled", started)
             return
         await self._finish(
-            run.id, RunState.COMPLETED, None, started, capped=outcome is Outcome.CAPPED
+            lease, RunState.COMPLETED, None, started, capped=outcome is Outcome.CAPPED
         )
+
+    async def _fail(self, lease: _Lease, exc: Exception, started: float) -> None:
+        """End the run FAILED with the error, unless it was taken over (then say so)."""
+        if await self._finish(lease, RunState.FAILED, f"error: {exc}", started, quiet=True):
+            logger.exception("Run failed", extra=context(run=lease.run_id))
+        else:
+            logger.warning(
+                "Run was taken over; this worker stops",
+                extra=context(run=lease.run_id, why=repr(exc)),
+            )
 
     async def _finish(
         self,
-        run_id: uuid.UUID,
+        lease: _Lease,
         state: RunState,
         error: str | None,
         started: float,
         *,
         capped: bool = False,
-    ) -> None:
+        quiet: bool = False,
+    ) -> bool:
+        """End the run; False when this worker no longer holds it (nothing is written)."""
+        run_id = lease.run_id
         # A fresh pooled connection: the run's own may be mid-cancellation after a timeout.
         async with self.pool.acquire() as conn:
             run = await run_repo.finish_run(
-                conn, run_id, self.worker, state=state, error=error, capped=capped
+                conn, run_id, self.worker, lease.epoch, state=state, error=error, capped=capped
             )
         if run is None:
-            return
+            if not quiet:
+                logger.warning("Run was taken over; this worker stops", extra=context(run=run_id))
+            return False
         elapsed = time.monotonic() - started
         for rule in _rules_of(run):
             matched = run.decisions_by_rule.get(str(rule.id), 0)
@@ -357,16 +428,22 @@ class RunExecutor:
                 {"seconds": elapsed},
                 extra=context(run=run_id, error=error),
             )
+        return True
 
-    async def _beat(self, run_id: uuid.UUID, cancel: asyncio.Event) -> None:
+    async def _beat(self, lease: _Lease, cancel: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
                 async with self.pool.acquire() as conn:
-                    cancel_requested = await run_repo.beat_run(conn, run_id, self.worker)
+                    cancel_requested = await run_repo.beat_run(
+                        conn, lease.run_id, self.worker, lease.epoch
+                    )
             except Exception:
-                logger.warning("Heartbeat failed", extra=context(run=run_id), exc_info=True)
+                logger.warning("Heartbeat failed", extra=context(run=lease.run_id), exc_info=True)
                 continue
+            if cancel_requested is None:
+                lease.lost.set()  # taken over: the evaluation stops before its next batch
+                return
             if cancel_requested:
                 cancel.set()
 
@@ -374,27 +451,55 @@ class RunExecutor:
         try:
             await self.publisher.publish(run_id)
         except PublishError:
-            # The reaper republishes a stale run; a SCHEDULED one waits in RabbitMQ already.
+            # Its row says when it was last published: a reaper publishes it again once
+            # AUTOMATION_REDELIVER_SECONDS have passed without a claim.
             logger.warning("Could not republish the run", extra=context(run=run_id))
+
+    async def _wake_waiting_runs(self) -> None:
+        """After a non-dry run: publish the run whose turn it is now, if one waits."""
+        try:
+            await self.redeliver_once()
+        except Exception:  # a reaper's round does the same a moment later
+            logger.warning("Could not wake the waiting runs", exc_info=True)
 
     # -- the reaper -----------------------------------------------------------------------------
 
-    async def reap_once(self) -> None:
-        """Fail runs whose worker vanished too often; republish the others."""
+    async def redeliver_once(self) -> list[uuid.UUID]:
+        """Publish again the runs that need a message (see mark_runs_for_redelivery); of
+        several processes asking at once each run goes to exactly one. The runs published."""
         async with self.pool.acquire() as conn:
+            due = await run_repo.mark_runs_for_redelivery(
+                conn,
+                self.settings.redeliver_seconds,
+                self.settings.stale_after_seconds,
+                self.settings.max_attempts,
+            )
+        for run_id in due:
+            logger.info(
+                "Republishing a run that has no message in flight", extra=context(run=run_id)
+            )
+            await self._republish(run_id)
+        return due
+
+    async def reap_once(self) -> None:
+        """End the sessions of runs whose worker stopped beating, fail `lost` those out of
+        attempts, and republish the runs that need a message."""
+        async with self.pool.acquire() as conn:
+            # First: a frozen session's transaction holds the run's row lock.
+            ended = await run_repo.end_stale_sessions(conn, self.settings.stale_after_seconds)
             lost = await run_repo.fail_lost_runs(
                 conn, self.settings.stale_after_seconds, self.settings.max_attempts
             )
-            stale = await run_repo.list_stale_runs(
-                conn, self.settings.stale_after_seconds, self.settings.max_attempts
+        if ended:
+            logger.warning(
+                "Ended the sessions of workers that stopped beating",
+                extra=context(sessions=ended),
             )
         for run_id in lost:
             logger.warning(
                 "Run failed: its worker vanished too often", extra=context(run=run_id, error="lost")
             )
-        for run_id in stale:
-            logger.info("Republishing a run whose worker stopped", extra=context(run=run_id))
-            await self._republish(run_id)
+        await self.redeliver_once()
 
     async def reap_forever(self) -> None:
         while True:

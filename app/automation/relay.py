@@ -1,7 +1,9 @@
 """The outbox relay: publishes runs left PENDING (RabbitMQ was down) once it is back.
 
 Rows are locked with SKIP LOCKED, so relays in several processes share the work; a run
-published twice is harmless (a worker claims a run only once).
+published twice is harmless (a worker claims a run only once). A run RabbitMQ confirmed is
+SCHEDULED with its `published_at`: if its message is lost after that, the workers' reapers
+publish it again (SCHEDULED is a lease; see RunExecutor.redeliver_once).
 """
 
 from __future__ import annotations

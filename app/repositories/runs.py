@@ -4,7 +4,10 @@ claims, batches and endings."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
+
+import asyncpg
 
 from app.db import Connection
 from app.errors import NotFoundError
@@ -102,20 +105,85 @@ async def list_runs(
 # The worker's side.
 
 
-async def claim_run(
-    conn: Connection, run_id: uuid.UUID, worker: str, stale_seconds: float, max_attempts: int
-) -> Run | None:
-    return _run(
-        await queries.claim_run(
-            conn, id=run_id, worker=worker, stale_seconds=stale_seconds, max_attempts=max_attempts
-        )
+@dataclass(frozen=True)
+class Claim:
+    """A run this worker holds, and the epoch of its lease (the fencing token every write of
+    this worker names)."""
+
+    run: Run
+    epoch: int
+
+
+async def set_claim_limits(conn: Connection, *, lock_timeout_ms: int, idle_timeout_ms: int) -> None:
+    """Bound the current transaction's lock waits and idle time."""
+    await queries.set_claim_limits(
+        conn, lock_timeout=str(lock_timeout_ms), idle_timeout=str(idle_timeout_ms)
     )
 
 
+async def set_batch_limits(
+    conn: Connection, *, statement_timeout_ms: int, idle_timeout_ms: int
+) -> None:
+    """Bound the current transaction's statements and idle time."""
+    await queries.set_batch_limits(
+        conn, statement_timeout=str(statement_timeout_ms), idle_timeout=str(idle_timeout_ms)
+    )
+
+
+async def end_stale_session(conn: Connection, run_id: uuid.UUID, stale_seconds: float) -> int:
+    """End the session of a run whose worker stopped beating; how many were ended."""
+    ended: int = await queries.end_stale_session(conn, id=run_id, stale_seconds=stale_seconds)
+    return ended
+
+
+async def end_stale_sessions(conn: Connection, stale_seconds: float) -> int:
+    """End the sessions of every run whose worker stopped beating; how many were ended."""
+    ended: int = await queries.end_stale_sessions(conn, stale_seconds=stale_seconds)
+    return ended
+
+
+async def claim_run(
+    conn: Connection,
+    run_id: uuid.UUID,
+    worker: str,
+    stale_seconds: float,
+    max_attempts: int,
+    *,
+    lock_timeout_ms: int,
+) -> Claim | None:
+    """Claim the run (see claim_run in automation.sql); None when it is not this worker's to
+    take now: finished, held by a live worker, or its turn has not come. Waits at most
+    `lock_timeout_ms` for the run's row (then raises LockNotAvailableError)."""
+    try:
+        async with conn.transaction():
+            await set_claim_limits(
+                conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=lock_timeout_ms
+            )
+            row = await queries.claim_run(
+                conn,
+                id=run_id,
+                worker=worker,
+                stale_seconds=stale_seconds,
+                max_attempts=max_attempts,
+            )
+    except asyncpg.UniqueViolationError:
+        return None  # another non-dry run was claimed at the same moment: it evaluates first
+    run = _run(row)
+    return Claim(run, int(row["lease_epoch"])) if run is not None else None
+
+
+async def park_run(conn: Connection, run_id: uuid.UUID) -> bool:
+    """Leave a non-dry run waiting in the database for its turn; whether it was parked."""
+    parked: bool | None = await queries.park_run(conn, id=run_id)
+    return bool(parked)
+
+
 async def fix_run_scope(
-    conn: Connection, run_id: uuid.UUID, worker: str, rules: list[dict[str, Any]]
+    conn: Connection, run_id: uuid.UUID, worker: str, epoch: int, rules: list[dict[str, Any]]
 ) -> Run | None:
-    return _run(await queries.fix_run_scope(conn, id=run_id, worker=worker, rules=rules))
+    return _run(
+        await queries.fix_run_scope(conn, id=run_id, worker=worker, epoch=epoch, rules=rules)
+    )
 
 
 async def count_pending_between(conn: Connection, after_id: int, max_id: int) -> int:
@@ -123,10 +191,17 @@ async def count_pending_between(conn: Connection, after_id: int, max_id: int) ->
     return count
 
 
-async def beat_run(conn: Connection, run_id: uuid.UUID, worker: str) -> bool | None:
-    """Refresh the heartbeat; None when the worker no longer owns the run, else whether a
+async def decide_batch(conn: Connection, statement: str, *params: Any) -> asyncpg.Record | None:
+    """Run one batch: decide_batch with the compiled deciding rule spliced in (the rule
+    compiler's SQL, built from allow-listed identifiers; values stay bound parameters)."""
+    row: asyncpg.Record | None = await conn.fetchrow(statement, *params)
+    return row
+
+
+async def beat_run(conn: Connection, run_id: uuid.UUID, worker: str, epoch: int) -> bool | None:
+    """Refresh the heartbeat; None when the worker no longer holds the run, else whether a
     cancel was asked for."""
-    result: bool | None = await queries.beat_run(conn, id=run_id, worker=worker)
+    result: bool | None = await queries.beat_run(conn, id=run_id, worker=worker, epoch=epoch)
     return result
 
 
@@ -134,6 +209,7 @@ async def finish_run(
     conn: Connection,
     run_id: uuid.UUID,
     worker: str,
+    epoch: int,
     *,
     state: RunState,
     error: str | None = None,
@@ -141,13 +217,19 @@ async def finish_run(
 ) -> Run | None:
     return _run(
         await queries.finish_run(
-            conn, id=run_id, worker=worker, state=state.value, error=error, capped=capped
+            conn,
+            id=run_id,
+            worker=worker,
+            epoch=epoch,
+            state=state.value,
+            error=error,
+            capped=capped,
         )
     )
 
 
-async def hand_back_run(conn: Connection, run_id: uuid.UUID, worker: str) -> Run | None:
-    return _run(await queries.hand_back_run(conn, id=run_id, worker=worker))
+async def hand_back_run(conn: Connection, run_id: uuid.UUID, worker: str, epoch: int) -> Run | None:
+    return _run(await queries.hand_back_run(conn, id=run_id, worker=worker, epoch=epoch))
 
 
 async def fail_lost_runs(
@@ -159,19 +241,16 @@ async def fail_lost_runs(
     return [row["id"] for row in rows]
 
 
-async def list_stale_runs(
-    conn: Connection, stale_seconds: float, max_attempts: int
+async def mark_runs_for_redelivery(
+    conn: Connection, redeliver_seconds: float, stale_seconds: float, max_attempts: int
 ) -> list[uuid.UUID]:
+    """The runs this caller must publish again (no other caller gets the same ones)."""
     rows = await fetch_all(
-        queries.list_stale_runs(conn, stale_seconds=stale_seconds, max_attempts=max_attempts)
+        queries.mark_runs_for_redelivery(
+            conn,
+            redeliver_seconds=redeliver_seconds,
+            stale_seconds=stale_seconds,
+            max_attempts=max_attempts,
+        )
     )
     return [row["id"] for row in rows]
-
-
-async def try_evaluation_lock(conn: Connection) -> bool:
-    taken: bool = await queries.try_evaluation_lock(conn)
-    return taken
-
-
-async def release_evaluation_lock(conn: Connection) -> None:
-    await queries.release_evaluation_lock(conn)

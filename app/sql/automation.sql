@@ -1,17 +1,27 @@
 -- name: claim_run(id, worker, stale_seconds, max_attempts)^
--- Take a run to evaluate: PENDING or SCHEDULED, or EXECUTING whose worker stopped beating
--- (it died) while attempts remain (past them the reaper fails it `lost`). Every claim
--- counts as an attempt.
-UPDATE automation_runs
-SET state = 'EXECUTING', attempts = attempts + 1, claimed_by = :worker,
-    heartbeat_at = now(), started_at = coalesce(started_at, now())
-WHERE id = :id
-  AND (state IN ('PENDING', 'SCHEDULED')
-       OR (state = 'EXECUTING' AND attempts < :max_attempts
-           AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)))
+-- Take a run to evaluate, as a lease of a new epoch on this session: PENDING or SCHEDULED,
+-- or EXECUTING whose worker stopped beating by the database's clock (attempts left; past
+-- them the reaper fails it `lost`). A claim counts as an attempt unless the run was handed
+-- back. A non-dry run is taken only while no other non-dry run is EXECUTING (the unique index
+-- automation_runs_one_evaluating settles two claims at once).
+UPDATE automation_runs AS r
+SET state = 'EXECUTING',
+    attempts = r.attempts + CASE WHEN r.handed_back THEN 0 ELSE 1 END,
+    handed_back = false, claimed_by = :worker, lease_epoch = r.lease_epoch + 1,
+    backend_pid = pg_backend_pid(),
+    backend_started_at = (SELECT backend_start FROM pg_stat_activity
+                          WHERE pid = pg_backend_pid()),
+    heartbeat_at = clock_timestamp(), started_at = coalesce(r.started_at, now())
+WHERE r.id = :id
+  AND (r.state IN ('PENDING', 'SCHEDULED')
+       OR (r.state = 'EXECUTING' AND r.attempts < :max_attempts
+           AND r.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)))
+  AND (r.dry_run OR NOT EXISTS (
+        SELECT 1 FROM automation_runs AS other
+        WHERE other.state = 'EXECUTING' AND NOT other.dry_run AND other.id <> r.id))
 RETURNING *;
 
--- name: fix_run_scope(id, worker, rules)^
+-- name: fix_run_scope(id, worker, epoch, rules)^
 -- At the first claim, fix what every attempt evaluates: versions pending now (up to the
 -- highest pending id), the instant age_hours is measured at, the enabled rules as they are.
 UPDATE automation_runs
@@ -20,21 +30,62 @@ SET max_version_id = coalesce(
         (SELECT coalesce(max(id), 0) FROM versions WHERE status = 'pending')),
     evaluated_at = coalesce(evaluated_at, now()),
     rules = coalesce(rules, :rules::jsonb)
-WHERE id = :id AND claimed_by = :worker AND state = 'EXECUTING'
+WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
 RETURNING *;
 
 -- name: count_pending_between(after_id, max_id)$
 -- Pending versions with after_id < id <= max_id (what a run still has to evaluate).
 SELECT count(*) FROM versions WHERE status = 'pending' AND id > :after_id AND id <= :max_id;
 
+-- name: set_claim_limits(lock_timeout, idle_timeout)$
+-- Bound the claim's transaction (milliseconds as text): waiting for a row lock (a session
+-- being ended still holds it) and sitting idle in it (a worker frozen mid-claim).
+SELECT set_config('lock_timeout', :lock_timeout, true)
+    || set_config('idle_in_transaction_session_timeout', :idle_timeout, true);
+
+-- name: set_batch_limits(statement_timeout, idle_timeout)$
+-- Bound one batch's transaction (milliseconds as text): its statement never outlives the
+-- run's guard, and a worker frozen before COMMIT loses the transaction (and its locks).
+SELECT set_config('statement_timeout', :statement_timeout, true)
+    || set_config('idle_in_transaction_session_timeout', :idle_timeout, true);
+
+-- name: end_stale_session(id, stale_seconds)$
+-- Before a run whose worker stopped beating is taken over: end the session that evaluated
+-- it (a frozen worker keeps its TCP link, its transaction and its locks), waiting up to 5 s
+-- for it to go. The backend's start time guards against a reused pid. Answers how many.
+SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 5000))
+FROM automation_runs r
+JOIN pg_stat_activity a ON a.pid = r.backend_pid AND a.backend_start = r.backend_started_at
+WHERE r.id = :id AND r.state = 'EXECUTING'
+  AND r.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
+  AND a.pid <> pg_backend_pid();
+
+-- name: end_stale_sessions(stale_seconds)$
+-- The reaper's round of end_stale_session, for every run whose worker stopped beating.
+SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 5000))
+FROM automation_runs r
+JOIN pg_stat_activity a ON a.pid = r.backend_pid AND a.backend_start = r.backend_started_at
+WHERE r.state = 'EXECUTING'
+  AND r.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
+  AND a.pid <> pg_backend_pid();
+
+-- name: park_run(id)$
+-- A non-dry run whose turn has not come (another non-dry run is EXECUTING) waits in the
+-- database, not in a consumer slot: SCHEDULED with no message in flight, woken by the end of
+-- the active run or by a reaper (mark_runs_for_redelivery). Answers whether it was parked.
+UPDATE automation_runs SET state = 'SCHEDULED', published_at = NULL
+WHERE id = :id AND state IN ('PENDING', 'SCHEDULED') AND NOT dry_run
+RETURNING true;
+
 -- name: decide_batch()^
 -- One batch of a run, in one statement: the next $4 pending ids after $2 (up to $3) get their
--- deciding rule from the compiled CASE ({deciding_rule}, parameters from $12 on); unless
+-- deciding rule from the compiled CASE ({deciding_rule}, parameters from $13 on); unless
 -- dry ($10), matched versions still pending are decided (at most $9 of them; NULL = no cap),
--- each with its audit row; the run's counters and progress move on, if worker $11 still owns
--- the run (otherwise no row comes back and the caller rolls back). Positional parameters:
--- $1 run id, $2 after id, $3 max id, $4 batch size, $5-$8 the rules in evaluation order
--- (ids, revisions, actions, names), $9 cap, $10 dry run, $11 worker, $12.. compiled values.
+-- each with its audit row; the run's counters and progress move on, if worker $11 still holds
+-- the run's lease of epoch $12 (otherwise no row comes back and the caller rolls back).
+-- Positional parameters: $1 run id, $2 after id, $3 max id, $4 batch size, $5-$8 the rules in
+-- evaluation order (ids, revisions, actions, names), $9 cap, $10 dry run, $11 worker,
+-- $12 lease epoch, $13.. compiled values.
 WITH batch AS (
     SELECT v.id, {deciding_rule} AS position
     FROM versions v
@@ -87,8 +138,8 @@ SET evaluated = run.evaluated + (SELECT count(*) FROM batch),
                     p.n + coalesce((run.decisions_by_rule ->> p.rule_id::text)::int8, 0))
          FROM per_rule p),
         '{}'::jsonb),
-    heartbeat_at = now()
-WHERE run.id = $1 AND run.state = 'EXECUTING' AND run.claimed_by = $11
+    heartbeat_at = clock_timestamp()
+WHERE run.id = $1 AND run.state = 'EXECUTING' AND run.claimed_by = $11 AND run.lease_epoch = $12
 RETURNING (SELECT count(*) FROM batch) AS scanned,
           (SELECT count(*) FROM outcome) AS decided,
           (SELECT count(*) FROM audited) AS audited,
@@ -96,53 +147,73 @@ RETURNING (SELECT count(*) FROM batch) AS scanned,
           run.approved + run.rejected + run.escalated AS decided_total,
           run.cancel_requested_at IS NOT NULL AS cancel_requested;
 
--- name: beat_run(id, worker)$
--- The worker is alive and still owns the run; answers whether a cancel was asked for.
-UPDATE automation_runs SET heartbeat_at = now()
-WHERE id = :id AND claimed_by = :worker AND state = 'EXECUTING'
+-- name: beat_run(id, worker, epoch)$
+-- The worker is alive and still holds the run's lease; answers whether a cancel was asked
+-- for (nothing: the lease was taken over or the run ended).
+UPDATE automation_runs SET heartbeat_at = clock_timestamp()
+WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
 RETURNING cancel_requested_at IS NOT NULL;
 
--- name: finish_run(id, worker, state, error, capped)^
--- End a run this worker owns: COMPLETED, or FAILED with its error. A stopped run ("cancelled")
--- takes the reason it was stopped for: a cancel, or the brake ("paused").
+-- name: finish_run(id, worker, epoch, state, error, capped)^
+-- End a run this worker holds: COMPLETED, or FAILED with its error. A stopped run
+-- ("cancelled") takes the reason it was stopped for: a cancel, or the brake ("paused").
 UPDATE automation_runs
 SET state = :state,
     error = CASE WHEN :error = 'cancelled' THEN coalesce(cancel_reason, 'cancelled')
                  ELSE :error END,
     capped = :capped, finished_at = now(), heartbeat_at = now()
-WHERE id = :id AND claimed_by = :worker AND state = 'EXECUTING'
+WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
 RETURNING *;
 
--- name: hand_back_run(id, worker)^
--- A worker that is stopping returns the run to the queue; the attempt is not counted.
+-- name: hand_back_run(id, worker, epoch)^
+-- A worker that is stopping returns the run to the queue: SCHEDULED, its republish recorded
+-- (so the lease redelivers it if that publish fails). Its attempts stay as they are (what it
+-- decided is counted); the next claim does not count a new one.
 UPDATE automation_runs
-SET state = 'SCHEDULED', attempts = greatest(attempts - 1, 0), claimed_by = NULL,
-    heartbeat_at = NULL
-WHERE id = :id AND claimed_by = :worker AND state = 'EXECUTING'
+SET state = 'SCHEDULED', handed_back = true, claimed_by = NULL, heartbeat_at = NULL,
+    published_at = now()
+WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
 RETURNING *;
 
 -- name: fail_lost_runs(stale_seconds, max_attempts)
--- Runs whose worker stopped beating and that used up their attempts fail `lost`.
+-- Runs whose worker stopped beating and that used up their attempts fail `lost` (rows still
+-- locked by a session being ended are left to the next round).
 UPDATE automation_runs
 SET state = 'FAILED', error = 'lost', finished_at = now()
-WHERE state = 'EXECUTING'
-  AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
-  AND attempts >= :max_attempts
+WHERE id IN (
+    SELECT id FROM automation_runs
+    WHERE state = 'EXECUTING'
+      AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
+      AND attempts >= :max_attempts
+    FOR UPDATE SKIP LOCKED)
 RETURNING id;
 
--- name: list_stale_runs(stale_seconds, max_attempts)
--- Runs whose worker stopped beating and that may be tried again (to republish).
-SELECT id FROM automation_runs
-WHERE state = 'EXECUTING'
-  AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
-  AND attempts < :max_attempts
-ORDER BY seq;
-
--- name: try_evaluation_lock()$
--- The lock that lets one non-dry run evaluate at a time (session level: it lives as long as
--- this connection, so a worker that dies releases it).
-SELECT pg_try_advisory_lock(7361001);
-
--- name: release_evaluation_lock()$
--- Release the lock taken by try_evaluation_lock.
-SELECT pg_advisory_unlock(7361001);
+-- name: mark_runs_for_redelivery(redeliver_seconds, stale_seconds, max_attempts)
+-- The runs that need a new wake-up message, each marked published now so that of several
+-- processes asking at once exactly one gets it (the second's UPDATE re-reads published_at):
+-- a dry SCHEDULED run not claimed within the lease; an EXECUTING run whose worker stopped
+-- beating (attempts left) and that was not republished since; the oldest non-dry SCHEDULED
+-- run not claimed within the lease or parked, once no non-dry run is EXECUTING.
+UPDATE automation_runs AS r SET published_at = now()
+WHERE r.id IN (
+    SELECT id FROM automation_runs
+    WHERE state = 'SCHEDULED' AND dry_run
+      AND (published_at IS NULL
+           OR published_at < now() - make_interval(secs => :redeliver_seconds::float8))
+    UNION ALL
+    SELECT id FROM automation_runs
+    WHERE state = 'EXECUTING' AND attempts < :max_attempts
+      AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
+    UNION ALL
+    (SELECT id FROM automation_runs
+     WHERE state = 'SCHEDULED' AND NOT dry_run
+       AND (published_at IS NULL
+            OR published_at < now() - make_interval(secs => :redeliver_seconds::float8))
+       AND NOT EXISTS (SELECT 1 FROM automation_runs AS e
+                       WHERE e.state = 'EXECUTING' AND NOT e.dry_run)
+     ORDER BY seq
+     LIMIT 1))
+  AND (r.published_at IS NULL
+       OR r.published_at < now() - make_interval(secs => :redeliver_seconds::float8)
+       OR (r.state = 'EXECUTING' AND r.published_at <= r.heartbeat_at))
+RETURNING r.id;

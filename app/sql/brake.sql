@@ -23,7 +23,7 @@ SET cancel_requested_at = coalesce(cancel_requested_at, now()),
     state = CASE WHEN state IN ('PENDING', 'SCHEDULED') THEN 'FAILED' ELSE state END,
     error = CASE WHEN state IN ('PENDING', 'SCHEDULED') THEN :reason ELSE error END,
     finished_at = CASE WHEN state IN ('PENDING', 'SCHEDULED') THEN now() ELSE finished_at END
-WHERE state IN ('PENDING', 'SCHEDULED', 'EXECUTING')
+WHERE automation_run_is_active(state)
 RETURNING id, state;
 
 -- name: cancel_run(id)^
@@ -34,5 +34,5 @@ SET cancel_requested_at = coalesce(cancel_requested_at, now()),
     state = CASE WHEN state IN ('PENDING', 'SCHEDULED') THEN 'FAILED' ELSE state END,
     error = CASE WHEN state IN ('PENDING', 'SCHEDULED') THEN 'cancelled' ELSE error END,
     finished_at = CASE WHEN state IN ('PENDING', 'SCHEDULED') THEN now() ELSE finished_at END
-WHERE id = :id AND state IN ('PENDING', 'SCHEDULED', 'EXECUTING')
+WHERE id = :id AND automation_run_is_active(state)
 RETURNING *;

@@ -50,7 +50,7 @@ FROM scheduled_jobs AS j
 LEFT JOIN apscheduler_jobs AS a ON a.id = j.id
 LEFT JOIN LATERAL (
     SELECT r.id FROM automation_runs AS r
-    WHERE r.job_id = j.id AND r.state IN ('PENDING', 'SCHEDULED', 'EXECUTING')
+    WHERE r.job_id = j.id AND automation_run_is_active(r.state)
     LIMIT 1
 ) AS active ON true
 LEFT JOIN LATERAL (

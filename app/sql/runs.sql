@@ -6,14 +6,14 @@ INSERT INTO automation_runs (trigger, dry_run, reason, job_id)
 SELECT 'manual', :dry_run, :reason, :job_id
 WHERE :dry_run OR NOT EXISTS (
     SELECT 1 FROM automation_runs
-    WHERE NOT dry_run AND state IN ('PENDING', 'SCHEDULED', 'EXECUTING'))
+    WHERE NOT dry_run AND automation_run_is_active(state))
 ON CONFLICT DO NOTHING
 RETURNING *;
 
 -- name: get_active_run()^
 -- The oldest non-dry run that is not finished (the one a manual trigger coalesces into).
 SELECT * FROM automation_runs
-WHERE NOT dry_run AND state IN ('PENDING', 'SCHEDULED', 'EXECUTING')
+WHERE NOT dry_run AND automation_run_is_active(state)
 ORDER BY seq
 LIMIT 1;
 
@@ -40,8 +40,10 @@ SET request_hash = EXCLUDED.request_hash, run_id = EXCLUDED.run_id,
 DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';
 
 -- name: mark_run_scheduled(id)!
--- RabbitMQ confirmed the run's message: PENDING becomes SCHEDULED (later states stay).
-UPDATE automation_runs SET state = 'SCHEDULED' WHERE id = :id AND state = 'PENDING';
+-- RabbitMQ confirmed the run's message: PENDING becomes SCHEDULED (later states stay), and
+-- its lease (AUTOMATION_REDELIVER_SECONDS) starts.
+UPDATE automation_runs SET state = 'SCHEDULED', published_at = now()
+WHERE id = :id AND state = 'PENDING';
 
 -- name: lock_unpublished_runs(limit)
 -- Runs still PENDING a second after they were written (RabbitMQ was down or the publish

@@ -61,10 +61,14 @@ fi
 # 4. The daemons.
 if ! docker info >/dev/null 2>&1; then
   as_root mkdir -p /var/log
-  if [ ! -S /run/containerd/containerd.sock ]; then
+  # A socket left by a containerd that has since ended answers nothing: ask it, not the file.
+  if ! ctr --address /run/containerd/containerd.sock version >/dev/null 2>&1; then
     say "starting containerd"
     as_root setsid containerd >/var/log/containerd.log 2>&1 < /dev/null &
-    for _ in $(seq 50); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.2; done
+    for _ in $(seq 50); do
+      ctr --address /run/containerd/containerd.sock version >/dev/null 2>&1 && break
+      sleep 0.2
+    done
   fi
   say "starting dockerd"
   as_root setsid dockerd --containerd=/run/containerd/containerd.sock \

@@ -102,6 +102,9 @@ class Stack:
         raise AssertionError(f"timed out waiting for {what}; last answer: {last!r}")
 
 
+_DOWN = "docker compose -f compose.yaml -f compose.scale.yaml down -v --remove-orphans --timeout 20"
+
+
 def _leftovers() -> list[str]:
     """Containers, volumes and networks of the project that still exist."""
     found = []
@@ -175,6 +178,8 @@ def stack(stack_folder: Path) -> Iterator[Stack]:
     )
     running = Stack(stack_folder, int(env["TASKTRACKER_HTTP_PORT"]))
     try:
+        # A stack an interrupted session left behind (same project name) goes first.
+        running.sh(_DOWN, timeout=300, check=False)
         running.sh("DOCKER_BUILDKIT=0 docker compose build", timeout=1200)
         running.sh("docker compose up -d --wait --pull never", timeout=600)
         yield running
@@ -182,12 +187,7 @@ def stack(stack_folder: Path) -> Iterator[Stack]:
         running.http.close()
         logs = running.sh("docker compose logs --no-color --tail=200", check=False)
         (stack_folder / "compose.log").write_text(logs)
-        running.sh(
-            "docker compose -f compose.yaml -f compose.scale.yaml down -v --remove-orphans "
-            "--timeout 20",
-            timeout=300,
-            check=False,
-        )
+        running.sh(_DOWN, timeout=300, check=False)
     assert _leftovers() == [], "docker compose down -v left these behind"
 
 

@@ -27,18 +27,6 @@ API = "/api/v1"
 QUEUE = "tasktracker.automation"
 APP_CONTAINERS = ("task-tracker-api", "task-tracker-worker", "task-tracker-scheduler")
 
-HIGH_CONFIDENCE = {
-    "name": "High Confidence",
-    "priority": 90,
-    "action": "approve",
-    "conditions": {
-        "all": [
-            {"field": "confidence", "op": "gte", "value": 0.9},
-            {"field": "similarity", "op": "gte", "value": 0.85},
-        ]
-    },
-}
-
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
@@ -128,9 +116,12 @@ def test_secrets_with_url_characters_and_env_settings_reach_every_process(
 
 @pytest.fixture(scope="module")
 def high_confidence_rule(stack: Stack, admin_token: str) -> dict:
-    """The operators' example rule, created over HTTP."""
+    """The operators' example rule: the API's High Confidence template, enabled, saved."""
+    headers = _bearer(admin_token)
+    templates = stack.http.get(f"{API}/automation/templates", headers=headers).json()["items"]
+    (template,) = [t for t in templates if t["name"] == "High Confidence"]
     rule = stack.http.post(
-        f"{API}/automation/rules", json=HIGH_CONFIDENCE, headers=_bearer(admin_token)
+        f"{API}/automation/rules", json={**template, "enabled": True}, headers=headers
     )
     assert rule.status_code == 201, rule.text
     created: dict = rule.json()

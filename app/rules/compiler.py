@@ -8,7 +8,7 @@ three-valued AND/OR/NOT give the semantics of SPEC section 5.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -85,10 +85,35 @@ class SqlParams:
         return self._now
 
 
+@dataclass
+class DerivedValues:
+    """Per-row values many leaves read (a `data` path's value and JSON type, a lower-cased text,
+    `age_hours`), each computed once per row in a subselect the deciding CASE reads as `d`.
+
+    `first` holds expressions over `v` only; `second` holds expressions over `first`'s columns
+    (so a path is walked once and its type taken from that one value)."""
+
+    first: dict[str, str] = field(default_factory=dict)  # column -> SQL over `v`
+    second: dict[str, str] = field(default_factory=dict)  # column -> SQL over the first level
+    _by_key: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    def column(self, key: tuple[str, ...], sql: str, *, level: int) -> str:
+        """The name (as `d.<name>`) of the derived column computing `sql`, added once per key."""
+        name = self._by_key.get(key)
+        if name is None:
+            name = f"x{len(self._by_key) + 1}"
+            self._by_key[key] = name
+            (self.first if level == 1 else self.second)[name] = sql
+        return name
+
+
 @dataclass(frozen=True)
 class CompileContext:
     params: SqlParams
     evaluated_at: Any  # the run's start: `age_hours` is measured against it
+    # Set by compile_deciding_rule: leaves then read shared per-row values instead of
+    # recomputing them; without it every leaf is a self-contained expression over `v`.
+    derived: DerivedValues | None = None
 
 
 def _sql_type(kind: ValueKind, for_data: bool) -> str:
@@ -130,6 +155,9 @@ def _compare(leaf: Leaf, operand: str, kind: ValueKind, ctx: CompileContext, for
 
 
 def _compile_data_leaf(leaf: Leaf, path: list[str], ctx: CompileContext) -> str:
+    derived = ctx.derived
+    if derived is not None:
+        return _compile_derived_data_leaf(leaf, path, ctx, derived)
     path_param = ctx.params.add(path, "text[]")
     json_value = f"(v.data #> {path_param})"
     if leaf.op in NULL_OPS:
@@ -147,6 +175,32 @@ def _compile_data_leaf(leaf: Leaf, path: list[str], ctx: CompileContext) -> str:
     return f"(CASE WHEN jsonb_typeof({json_value}) = '{_JSON_TYPES[kind]}' THEN {comparison} END)"
 
 
+def _compile_derived_data_leaf(
+    leaf: Leaf, path: list[str], ctx: CompileContext, derived: DerivedValues
+) -> str:
+    """A data leaf over the row's derived values: the path is walked once per row, its JSON
+    type taken once, and a value of another type is NULL (unknown), as in the inline form."""
+    key = ("data", *path)
+    value = derived.column(key, "", level=1)
+    if not derived.first[value]:
+        derived.first[value] = f"(v.data #> {ctx.params.add(path, 'text[]')})"
+    json_type = derived.column((*key, "#type"), f"jsonb_typeof({value})", level=2)
+    if leaf.op in NULL_OPS:
+        missing = f"(d.{json_type} IS NULL OR d.{json_type} = 'null')"
+        return missing if leaf.op is Op.IS_NULL else f"(NOT {missing})"
+    kind = leaf.kind
+    cast = {
+        ValueKind.STRING: f"({value} #>> '{{}}')",
+        ValueKind.BOOLEAN: f"({value})::boolean",
+    }.get(kind, f"({value})::numeric")
+    typed = derived.column(
+        (*key, _JSON_TYPES[kind]),
+        f"(CASE WHEN jsonb_typeof({value}) = '{_JSON_TYPES[kind]}' THEN {cast} END)",
+        level=2,
+    )
+    return _compare(leaf, f"d.{typed}", kind, ctx, for_data=True)
+
+
 def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
     path = leaf.path
     if path is not None:
@@ -154,6 +208,8 @@ def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
     if leaf.field == "age_hours":
         now = ctx.params.now(ctx.evaluated_at)
         operand = f"(extract(epoch FROM ({now} - v.created_at))::float8 / 3600.0)"
+        if ctx.derived is not None:
+            operand = "d." + ctx.derived.column(("age_hours",), operand, level=1)
     else:
         operand = _COLUMNS[leaf.field]
     if leaf.op is Op.IS_NULL:
@@ -163,13 +219,47 @@ def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
     return _compare(leaf, operand, leaf.kind, ctx, for_data=False)
 
 
+# Relative cost of a leaf: plain numeric and enum columns first, then derived numbers,
+# `data` values, and text matching last (the measured 0.01 vs 0.32 µs per rule of the issue).
+_TEXT_FIELDS = frozenset({"source"})
+
+
+def condition_cost(node: Condition) -> int:
+    """A rank of how much evaluating `node` costs per row; composites cost their dearest part."""
+    match node:
+        case AllOf():
+            return max(condition_cost(c) for c in node.all_of)
+        case AnyOf():
+            return max(condition_cost(c) for c in node.any_of)
+        case Not():
+            return condition_cost(node.negated)
+        case Leaf():
+            text_match = node.op in TEXT_OPS
+            if node.path is not None:
+                return 4 if text_match else 3
+            if node.field == "age_hours":
+                return 1
+            if node.field in _TEXT_FIELDS or text_match:
+                return 5 if text_match else 2
+            return 0
+    raise TypeError(f"not a condition: {node!r}")  # pragma: no cover - the union is closed
+
+
+def cheapest_first(children: Sequence[Condition]) -> list[Condition]:
+    """Children of an AND/OR in ascending cost (stable). Three-valued AND and OR are
+    commutative, and no compiled leaf can raise, so the order changes only the speed."""
+    return sorted(children, key=condition_cost)
+
+
 def compile_condition(node: Condition, ctx: CompileContext) -> str:
     """One SQL boolean expression: TRUE, FALSE or NULL (unknown) for each row of `versions v`."""
     match node:
         case AllOf():
-            return "(" + " AND ".join(compile_condition(c, ctx) for c in node.all_of) + ")"
+            parts = cheapest_first(node.all_of)
+            return "(" + " AND ".join(compile_condition(c, ctx) for c in parts) + ")"
         case AnyOf():
-            return "(" + " OR ".join(compile_condition(c, ctx) for c in node.any_of) + ")"
+            parts = cheapest_first(node.any_of)
+            return "(" + " OR ".join(compile_condition(c, ctx) for c in parts) + ")"
         case Not():
             return f"(NOT {compile_condition(node.negated, ctx)})"
         case Leaf():
@@ -200,11 +290,23 @@ def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) 
     ordered = evaluation_order(rules)
     if not ordered:
         return "NULL::int4"
+    derived = DerivedValues()
+    shared = replace(ctx, derived=derived)
     branches = " ".join(
-        f"WHEN {compile_condition(rule.conditions, ctx)} THEN {position}"
+        f"WHEN {compile_condition(rule.conditions, shared)} THEN {position}"
         for position, rule in enumerate(ordered, start=1)
     )
-    return f"(CASE {branches} END)"
+    case = f"(CASE {branches} END)"
+    if not derived.first:
+        return case
+    # The derived values sit in a correlated subselect over the outer row `v`; OFFSET 0 keeps
+    # the planner from pulling it up, which would paste each expression back into every leaf.
+    first = ", ".join(f"{sql} AS {name}" for name, sql in derived.first.items())
+    second = "".join(f", {sql} AS {name}" for name, sql in derived.second.items())
+    return (
+        f"(SELECT {case} FROM (SELECT a.*{second}"
+        f" FROM (SELECT {first} OFFSET 0) AS a OFFSET 0) AS d)"
+    )
 
 
 _CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)

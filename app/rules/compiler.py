@@ -288,6 +288,63 @@ def evaluation_order(rules: Sequence[RuleToEvaluate]) -> list[RuleToEvaluate]:
     return sorted(rules, key=lambda rule: (-rule.priority, rule.id))
 
 
+# A guard is a test every row a rule matches must pass: a top-level conjunct on a score
+# (lower or upper bound) or on entity_type. Its key says which guards can be merged.
+_BOUND_FIELDS = frozenset({"confidence", "similarity"})
+_LOWER_OPS = frozenset({Op.GT, Op.GTE, Op.EQ})
+_UPPER_OPS = frozenset({Op.LT, Op.LTE, Op.EQ})
+GuardKey = tuple[str, str]
+
+
+def rule_guards(conditions: Condition) -> dict[GuardKey, set[Any]]:
+    """For each guard key, the values a TRUE result implies: ("confidence", "min") -> {0.9}
+    means the rule is TRUE only where confidence >= 0.9; ("entity_type", "in") -> the types."""
+    conjuncts = conditions.all_of if isinstance(conditions, AllOf) else [conditions]
+    guards: dict[GuardKey, set[Any]] = {}
+    for part in conjuncts:
+        if not isinstance(part, Leaf) or part.path is not None:
+            continue
+        if part.field in _BOUND_FIELDS and not isinstance(part.value, list | None):
+            value = float(part.value)
+            if part.op in _LOWER_OPS:
+                guards.setdefault((part.field, "min"), set()).add(value)
+            if part.op in _UPPER_OPS:
+                guards.setdefault((part.field, "max"), set()).add(value)
+        elif part.field == "entity_type" and part.op in (Op.EQ, Op.IN):
+            values = part.value if isinstance(part.value, list) else [part.value]
+            types = {str(item) for item in values}
+            # Two conjuncts on entity_type: the row must pass both, so either set will do.
+            guards[("entity_type", "in")] = guards.get(("entity_type", "in"), types) & types
+    return guards
+
+
+def _blocks(ordered: Sequence[RuleToEvaluate]) -> list[tuple[dict[GuardKey, set[Any]], int, int]]:
+    """Consecutive runs of rules (in evaluation order) sharing guard keys: for each, the keys
+    common to all its rules with each rule's values, and its [start, end) positions."""
+    blocks: list[tuple[dict[GuardKey, set[Any]], int, int]] = []
+    for index, rule in enumerate(ordered):
+        guards = rule_guards(rule.conditions)
+        if blocks:
+            common, start, _ = blocks[-1]
+            shared = common.keys() & guards.keys()
+            if shared or (not common and not guards):
+                merged = {key: common[key] | guards[key] for key in shared}
+                blocks[-1] = (merged, start, index + 1)
+                continue
+        blocks.append((guards, index, index + 1))
+    return blocks
+
+
+def _guard_sql(key: GuardKey, values: set[Any], ctx: CompileContext) -> str:
+    field_name, kind = key
+    column = _COLUMNS[field_name]
+    if kind == "in":
+        return f"({column} = ANY({ctx.params.add(sorted(values), 'text[]')}))"
+    # Any row a rule's `x >= c` (or `x > c`, `x = c`) holds for has x >= the block's least c.
+    bound = min(values) if kind == "min" else max(values)
+    return f"({column} {'>=' if kind == 'min' else '<='} {ctx.params.add(bound, 'float8')})"
+
+
 def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) -> str:
     """A SQL expression giving, per version, the 1-based position in `evaluation_order(rules)`
     of the first rule whose tree is TRUE, or NULL when none matches."""
@@ -296,20 +353,31 @@ def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) 
         return "NULL::int4"
     derived = DerivedValues()
     shared = replace(ctx, derived=derived)
-    branches = " ".join(
-        f"WHEN {compile_condition(rule.conditions, shared)} THEN {position}"
-        for position, rule in enumerate(ordered, start=1)
-    )
-    case = f"(CASE {branches} END)"
+    # Rules come in blocks behind a hoisted guard: a row failing a block's guard (most rows,
+    # for high thresholds) skips all its rules for the price of one comparison. A rule is TRUE
+    # only where its guard is TRUE, so a skipped block could not have matched; COALESCE
+    # evaluates its arguments in order and stops at the first non-NULL, as the CASE would.
+    parts = []
+    for guards, start, end in _blocks(ordered):
+        branches = " ".join(
+            f"WHEN {compile_condition(rule.conditions, shared)} THEN {position}"
+            for position, rule in enumerate(ordered[start:end], start=start + 1)
+        )
+        case = f"(CASE {branches} END)"
+        if guards and end - start > 1:
+            guard = " AND ".join(_guard_sql(key, guards[key], ctx) for key in sorted(guards))
+            case = f"(CASE WHEN {guard} THEN {case} END)"
+        parts.append(case)
+    expression = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
     if not derived.first:
-        return case
+        return expression
     # The derived values sit in a correlated subselect over the outer row `v`; OFFSET 0 keeps
     # the planner from pulling it up, which would paste each expression back into every leaf.
     first = ", ".join(f"{sql} AS {name}" for name, sql in derived.first.items())
     second = "".join(f", {sql} AS {name}" for name, sql in derived.second.items())
     # Allow-listed names and fixed text only; every value is a bound parameter.
     inner = f"(SELECT {first} OFFSET 0) AS a"
-    return f"(SELECT {case} FROM (SELECT a.*{second} FROM {inner} OFFSET 0) AS d)"  # noqa: S608
+    return f"(SELECT {expression} FROM (SELECT a.*{second} FROM {inner} OFFSET 0) AS d)"  # noqa: S608
 
 
 _CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)

@@ -101,3 +101,33 @@ def test_generated_rule_sets_are_reproducible_and_shaped_as_asked() -> None:
     assert len(words) == len(set(words)) > 50  # a word of each rule's own
     thresholds = {b["conditions"]["all"][1]["value"] for b in rules}
     assert len(thresholds) > 150  # thresholds of each rule's own
+
+
+def test_rules_sharing_a_score_bound_sit_behind_one_guard_at_the_least_threshold() -> None:
+    rules = [
+        rule(
+            i,
+            {
+                "all": [
+                    {"field": "data.name", "op": "contains", "value": f"w{i}"},
+                    {"field": "confidence", "op": "gte", "value": 0.9 + i / 100},
+                ]
+            },
+        )
+        for i in range(1, 4)
+    ]
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert sql.count("(v.confidence >=") == 4  # three rules and one guard
+    assert min(v for v in ctx.params.values if isinstance(v, float)) == 0.91
+    assert 0.91 in ctx.params.values[-1:]  # the guard's bound is the least threshold
+
+
+def test_a_rule_without_a_shared_guard_starts_a_block_of_its_own() -> None:
+    rules = [
+        rule(1, {"field": "confidence", "op": "gte", "value": 0.9}),
+        rule(2, {"field": "confidence", "op": "gte", "value": 0.8}),
+        rule(3, {"field": "source", "op": "eq", "value": "llm"}),
+    ]
+    sql = compile_deciding_rule(rules, CompileContext(SqlParams(), AT))
+    assert sql.startswith("COALESCE(") and sql.count("CASE WHEN") == 3

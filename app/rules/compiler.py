@@ -8,7 +8,7 @@ three-valued AND/OR/NOT give the semantics of SPEC section 5.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -85,10 +85,35 @@ class SqlParams:
         return self._now
 
 
+@dataclass
+class DerivedValues:
+    """Per-row values many leaves read (a `data` path's value and JSON type, a lower-cased text,
+    `age_hours`), each computed once per row in a subselect the deciding CASE reads as `d`.
+
+    `first` holds expressions over `v` only; `second` holds expressions over `first`'s columns
+    (so a path is walked once and its type taken from that one value)."""
+
+    first: dict[str, str] = field(default_factory=dict)  # column -> SQL over `v`
+    second: dict[str, str] = field(default_factory=dict)  # column -> SQL over the first level
+    _by_key: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    def column(self, key: tuple[str, ...], sql: str, *, level: int) -> str:
+        """The name (as `d.<name>`) of the derived column computing `sql`, added once per key."""
+        name = self._by_key.get(key)
+        if name is None:
+            name = f"x{len(self._by_key) + 1}"
+            self._by_key[key] = name
+            (self.first if level == 1 else self.second)[name] = sql
+        return name
+
+
 @dataclass(frozen=True)
 class CompileContext:
     params: SqlParams
     evaluated_at: Any  # the run's start: `age_hours` is measured against it
+    # Set by compile_deciding_rule: leaves then read shared per-row values instead of
+    # recomputing them; without it every leaf is a self-contained expression over `v`.
+    derived: DerivedValues | None = None
 
 
 def _sql_type(kind: ValueKind, for_data: bool) -> str:
@@ -130,6 +155,9 @@ def _compare(leaf: Leaf, operand: str, kind: ValueKind, ctx: CompileContext, for
 
 
 def _compile_data_leaf(leaf: Leaf, path: list[str], ctx: CompileContext) -> str:
+    derived = ctx.derived
+    if derived is not None:
+        return _compile_derived_data_leaf(leaf, path, ctx, derived)
     path_param = ctx.params.add(path, "text[]")
     json_value = f"(v.data #> {path_param})"
     if leaf.op in NULL_OPS:
@@ -147,6 +175,32 @@ def _compile_data_leaf(leaf: Leaf, path: list[str], ctx: CompileContext) -> str:
     return f"(CASE WHEN jsonb_typeof({json_value}) = '{_JSON_TYPES[kind]}' THEN {comparison} END)"
 
 
+def _compile_derived_data_leaf(
+    leaf: Leaf, path: list[str], ctx: CompileContext, derived: DerivedValues
+) -> str:
+    """A data leaf over the row's derived values: the path is walked once per row, its JSON
+    type taken once, and a value of another type is NULL (unknown), as in the inline form."""
+    key = ("data", *path)
+    value = derived.column(key, "", level=1)
+    if not derived.first[value]:
+        derived.first[value] = f"(v.data #> {ctx.params.add(path, 'text[]')})"
+    json_type = derived.column((*key, "#type"), f"jsonb_typeof({value})", level=2)
+    if leaf.op in NULL_OPS:
+        missing = f"(d.{json_type} IS NULL OR d.{json_type} = 'null')"
+        return missing if leaf.op is Op.IS_NULL else f"(NOT {missing})"
+    kind = leaf.kind
+    cast = {
+        ValueKind.STRING: f"({value} #>> '{{}}')",
+        ValueKind.BOOLEAN: f"({value})::boolean",
+    }.get(kind, f"({value})::numeric")
+    typed = derived.column(
+        (*key, _JSON_TYPES[kind]),
+        f"(CASE WHEN jsonb_typeof({value}) = '{_JSON_TYPES[kind]}' THEN {cast} END)",
+        level=2,
+    )
+    return _compare(leaf, f"d.{typed}", kind, ctx, for_data=True)
+
+
 def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
     path = leaf.path
     if path is not None:
@@ -154,6 +208,8 @@ def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
     if leaf.field == "age_hours":
         now = ctx.params.now(ctx.evaluated_at)
         operand = f"(extract(epoch FROM ({now} - v.created_at))::float8 / 3600.0)"
+        if ctx.derived is not None:
+            operand = "d." + ctx.derived.column(("age_hours",), operand, level=1)
     else:
         operand = _COLUMNS[leaf.field]
     if leaf.op is Op.IS_NULL:
@@ -163,13 +219,51 @@ def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
     return _compare(leaf, operand, leaf.kind, ctx, for_data=False)
 
 
+# Relative cost of a leaf: plain numeric and enum columns first, then derived numbers,
+# `data` values, and text matching last (the measured 0.01 vs 0.32 µs per rule of the issue).
+_TEXT_FIELDS = frozenset({"source"})
+
+
+def _leaf_cost(leaf: Leaf) -> int:
+    text_match = leaf.op in TEXT_OPS
+    if leaf.path is not None:
+        return 4 if text_match else 3
+    if leaf.field == "age_hours":
+        return 1
+    if leaf.field in _TEXT_FIELDS or text_match:
+        return 5 if text_match else 2
+    return 0
+
+
+def condition_cost(node: Condition) -> int:
+    """A rank of how much evaluating `node` costs per row; composites cost their dearest part."""
+    match node:
+        case AllOf():
+            return max(condition_cost(c) for c in node.all_of)
+        case AnyOf():
+            return max(condition_cost(c) for c in node.any_of)
+        case Not():
+            return condition_cost(node.negated)
+        case Leaf():
+            return _leaf_cost(node)
+    raise TypeError(f"not a condition: {node!r}")  # pragma: no cover - the union is closed
+
+
+def cheapest_first(children: Sequence[Condition]) -> list[Condition]:
+    """Children of an AND/OR in ascending cost (stable). Three-valued AND and OR are
+    commutative, and no compiled leaf can raise, so the order changes only the speed."""
+    return sorted(children, key=condition_cost)
+
+
 def compile_condition(node: Condition, ctx: CompileContext) -> str:
     """One SQL boolean expression: TRUE, FALSE or NULL (unknown) for each row of `versions v`."""
     match node:
         case AllOf():
-            return "(" + " AND ".join(compile_condition(c, ctx) for c in node.all_of) + ")"
+            parts = cheapest_first(node.all_of)
+            return "(" + " AND ".join(compile_condition(c, ctx) for c in parts) + ")"
         case AnyOf():
-            return "(" + " OR ".join(compile_condition(c, ctx) for c in node.any_of) + ")"
+            parts = cheapest_first(node.any_of)
+            return "(" + " OR ".join(compile_condition(c, ctx) for c in parts) + ")"
         case Not():
             return f"(NOT {compile_condition(node.negated, ctx)})"
         case Leaf():
@@ -194,17 +288,96 @@ def evaluation_order(rules: Sequence[RuleToEvaluate]) -> list[RuleToEvaluate]:
     return sorted(rules, key=lambda rule: (-rule.priority, rule.id))
 
 
+# A guard is a test every row a rule matches must pass: a top-level conjunct on a score
+# (lower or upper bound) or on entity_type. Its key says which guards can be merged.
+_BOUND_FIELDS = frozenset({"confidence", "similarity"})
+_LOWER_OPS = frozenset({Op.GT, Op.GTE, Op.EQ})
+_UPPER_OPS = frozenset({Op.LT, Op.LTE, Op.EQ})
+GuardKey = tuple[str, str]
+
+
+def rule_guards(conditions: Condition) -> dict[GuardKey, set[Any]]:
+    """For each guard key, the values a TRUE result implies: ("confidence", "min") -> {0.9}
+    means the rule is TRUE only where confidence >= 0.9; ("entity_type", "in") -> the types."""
+    conjuncts = conditions.all_of if isinstance(conditions, AllOf) else [conditions]
+    guards: dict[GuardKey, set[Any]] = {}
+    for part in conjuncts:
+        if not isinstance(part, Leaf) or part.path is not None:
+            continue
+        if part.field in _BOUND_FIELDS and not isinstance(part.value, list | None):
+            value = float(part.value)
+            if part.op in _LOWER_OPS:
+                guards.setdefault((part.field, "min"), set()).add(value)
+            if part.op in _UPPER_OPS:
+                guards.setdefault((part.field, "max"), set()).add(value)
+        elif part.field == "entity_type" and part.op in (Op.EQ, Op.IN):
+            values = part.value if isinstance(part.value, list) else [part.value]
+            types = {str(item) for item in values}
+            # Two conjuncts on entity_type: the row must pass both, so either set will do.
+            guards[("entity_type", "in")] = guards.get(("entity_type", "in"), types) & types
+    return guards
+
+
+def _blocks(ordered: Sequence[RuleToEvaluate]) -> list[tuple[dict[GuardKey, set[Any]], int, int]]:
+    """Consecutive runs of rules (in evaluation order) sharing guard keys: for each, the keys
+    common to all its rules with each rule's values, and its [start, end) positions."""
+    blocks: list[tuple[dict[GuardKey, set[Any]], int, int]] = []
+    for index, rule in enumerate(ordered):
+        guards = rule_guards(rule.conditions)
+        if blocks:
+            common, start, _ = blocks[-1]
+            shared = common.keys() & guards.keys()
+            if shared or (not common and not guards):
+                merged = {key: common[key] | guards[key] for key in shared}
+                blocks[-1] = (merged, start, index + 1)
+                continue
+        blocks.append((guards, index, index + 1))
+    return blocks
+
+
+def _guard_sql(key: GuardKey, values: set[Any], ctx: CompileContext) -> str:
+    field_name, kind = key
+    column = _COLUMNS[field_name]
+    if kind == "in":
+        return f"({column} = ANY({ctx.params.add(sorted(values), 'text[]')}))"
+    # Any row a rule's `x >= c` (or `x > c`, `x = c`) holds for has x >= the block's least c.
+    bound = min(values) if kind == "min" else max(values)
+    return f"({column} {'>=' if kind == 'min' else '<='} {ctx.params.add(bound, 'float8')})"
+
+
 def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) -> str:
     """A SQL expression giving, per version, the 1-based position in `evaluation_order(rules)`
     of the first rule whose tree is TRUE, or NULL when none matches."""
     ordered = evaluation_order(rules)
     if not ordered:
         return "NULL::int4"
-    branches = " ".join(
-        f"WHEN {compile_condition(rule.conditions, ctx)} THEN {position}"
-        for position, rule in enumerate(ordered, start=1)
-    )
-    return f"(CASE {branches} END)"
+    derived = DerivedValues()
+    shared = replace(ctx, derived=derived)
+    # Rules come in blocks behind a hoisted guard: a row failing a block's guard (most rows,
+    # for high thresholds) skips all its rules for the price of one comparison. A rule is TRUE
+    # only where its guard is TRUE, so a skipped block could not have matched; COALESCE
+    # evaluates its arguments in order and stops at the first non-NULL, as the CASE would.
+    parts = []
+    for guards, start, end in _blocks(ordered):
+        branches = " ".join(
+            f"WHEN {compile_condition(rule.conditions, shared)} THEN {position}"
+            for position, rule in enumerate(ordered[start:end], start=start + 1)
+        )
+        case = f"(CASE {branches} END)"
+        if guards and end - start > 1:
+            guard = " AND ".join(_guard_sql(key, guards[key], ctx) for key in sorted(guards))
+            case = f"(CASE WHEN {guard} THEN {case} END)"
+        parts.append(case)
+    expression = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+    if not derived.first:
+        return expression
+    # The derived values sit in a correlated subselect over the outer row `v`; OFFSET 0 keeps
+    # the planner from pulling it up, which would paste each expression back into every leaf.
+    first = ", ".join(f"{sql} AS {name}" for name, sql in derived.first.items())
+    second = "".join(f", {sql} AS {name}" for name, sql in derived.second.items())
+    # Allow-listed names and fixed text only; every value is a bound parameter.
+    inner = f"(SELECT {first} OFFSET 0) AS a"
+    return f"(SELECT {expression} FROM (SELECT a.*{second} FROM {inner} OFFSET 0) AS d)"  # noqa: S608
 
 
 _CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)

@@ -27,6 +27,7 @@ from app.rules.compiler import (
 )
 from app.rules.evaluator import VersionFacts, deciding_rule, evaluate
 from app.rules.models import RuleBody
+from bench.rulesets import generated_rules
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -239,3 +240,103 @@ def test_sql_and_python_pick_the_same_deciding_rule(sql_session, raws, versions)
         position = positions[version_id]
         got = ordered[position - 1] if position is not None else None
         assert got == expected, (raws, row)
+
+
+def rules_from(raws: list[tuple[dict[str, Any], int]]) -> list[RuleToEvaluate]:
+    return [
+        RuleToEvaluate(
+            id=i + 1,
+            revision=1,
+            priority=priority,
+            action="approve",
+            name=str(i),
+            conditions=parse(raw),
+        )
+        for i, (raw, priority) in enumerate(raws)
+    ]
+
+
+def assert_same_deciding_rule(
+    sql_session: SqlSession, rules: list[RuleToEvaluate], versions: list[dict[str, Any]]
+) -> None:
+    ordered = evaluation_order(rules)
+    ids = sql_session.load(versions)
+    ctx = CompileContext(SqlParams(), EVALUATED_AT)
+    positions = sql_session.per_row(compile_deciding_rule(rules, ctx), ctx.params.values)
+    for version_id, row in zip(ids, versions, strict=True):
+        expected = deciding_rule(rules, VersionFacts(**row), EVALUATED_AT)
+        position = positions[version_id]
+        got = ordered[position - 1] if position is not None else None
+        assert got == expected, row
+
+
+# Small trees, many of them: a rule set as large as a real deployment's, where shared
+# derived values and reordered conjuncts have the most room to go wrong.
+small_trees = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=3).map(lambda c: {"all": c}),
+        st.lists(children, min_size=1, max_size=3).map(lambda c: {"any": c}),
+        children.map(lambda c: {"not": c}),
+    ),
+    max_leaves=3,
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(
+    raws=st.lists(st.tuples(small_trees, st.integers(0, 3)), min_size=50, max_size=200),
+    versions=st.lists(rows, min_size=1, max_size=12),
+)
+def test_large_random_rule_sets_pick_the_same_deciding_rule(sql_session, raws, versions):
+    """With 50-200 random rules the compiled CASE still names Python's first matching rule."""
+    assert_same_deciding_rule(sql_session, rules_from(raws), versions)
+
+
+@pytest.mark.parametrize("count", [50, 200])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_generated_benchmark_rule_sets_agree_with_python(sql_session, count, data):
+    """The benchmark's generated rules (bench.rulesets) decide as the Python evaluator does,
+    on rows built to hit their thresholds and words as well as to miss them."""
+    bodies = generated_rules(count, seed=data.draw(st.integers(0, 1000)))
+    rules = [
+        RuleToEvaluate(
+            id=i + 1,
+            revision=1,
+            priority=body["priority"],
+            action=body["action"],
+            name=body["name"],
+            conditions=parse(body["conditions"]),
+        )
+        for i, body in enumerate(bodies)
+    ]
+    words = [p["value"] for b in bodies for p in b["conditions"]["all"] if p["op"] == "contains"]
+    names = st.one_of(texts, st.sampled_from(words).map(str.upper), st.sampled_from(words))
+    hits = st.sampled_from([0.95, 0.98, 0.99, 1.0])
+    near = rows.flatmap(
+        lambda row: st.fixed_dictionaries(
+            {"confidence": hits, "similarity": st.one_of(st.none(), hits), "name": names}
+        ).map(
+            lambda extra: {
+                **row,
+                "confidence": extra["confidence"],
+                "similarity": extra["similarity"],
+                "data": {**row["data"], "name": extra["name"]},
+            }
+        )
+    )
+    versions = data.draw(st.lists(st.one_of(rows, near), min_size=1, max_size=12))
+    assert_same_deciding_rule(sql_session, rules, versions)

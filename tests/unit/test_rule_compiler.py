@@ -1,0 +1,133 @@
+"""The compiled SQL's shape: derived values once per row, cheap tests first, values bound."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from app.rules.compiler import (
+    CompileContext,
+    RuleToEvaluate,
+    SqlParams,
+    cheapest_first,
+    compile_condition,
+    compile_deciding_rule,
+)
+from app.rules.models import Condition, Leaf
+from bench.rulesets import generated_rules
+
+AT = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+_CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
+
+
+def rule(position: int, conditions: dict[str, Any]) -> RuleToEvaluate:
+    return RuleToEvaluate(
+        id=position,
+        revision=1,
+        priority=0,
+        action="approve",
+        name=f"r{position}",
+        conditions=_CONDITION.validate_python(conditions),
+    )
+
+
+def test_a_data_path_read_by_many_rules_is_walked_once_per_row() -> None:
+    rules = [
+        rule(i, {"field": "data.name", "op": "contains", "value": f"w{i}"}) for i in range(1, 6)
+    ]
+    ctx = CompileContext(SqlParams(first=3), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert sql.count("v.data #>") == 1
+    assert ctx.params.values.count(["name"]) == 1
+    assert "OFFSET 0" in sql  # the subselect is kept, not pasted back into each leaf
+
+
+def test_age_hours_is_computed_once_for_all_rules() -> None:
+    rules = [rule(i, {"field": "age_hours", "op": "gt", "value": i}) for i in range(1, 4)]
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert sql.count("extract(epoch") == 1
+    assert ctx.params.values.count(AT) == 1
+
+
+def test_rules_on_plain_columns_compile_to_a_bare_case() -> None:
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule([rule(1, {"field": "confidence", "op": "gte", "value": 0.9})], ctx)
+    assert sql.startswith("(CASE WHEN") and "SELECT" not in sql
+    assert compile_deciding_rule([], CompileContext(SqlParams(), AT)) == "NULL::int4"
+
+
+def test_numeric_and_enum_tests_come_before_text_matching() -> None:
+    conditions = _CONDITION.validate_python(
+        {
+            "all": [
+                {"field": "data.name", "op": "contains", "value": "x"},
+                {"field": "source", "op": "starts_with", "value": "l"},
+                {"field": "age_hours", "op": "gt", "value": 1},
+                {"field": "entity_type", "op": "eq", "value": "topic"},
+                {"field": "confidence", "op": "gte", "value": 0.5},
+            ]
+        }
+    )
+    ordered = cheapest_first(conditions.all_of)  # type: ignore[union-attr]
+    fields = [leaf.field for leaf in ordered if isinstance(leaf, Leaf)]
+    assert fields == ["entity_type", "confidence", "age_hours", "data.name", "source"]
+    sql = compile_condition(conditions, CompileContext(SqlParams(), AT))
+    assert sql.index("v.entity_type") < sql.index("v.confidence") < sql.index("ILIKE")
+
+
+def test_values_from_rules_never_reach_the_sql_text() -> None:
+    word = "x'); DROP TABLE versions; --"
+    rules = [rule(1, {"field": "data.name", "op": "contains", "value": word})]
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert word not in sql and "DROP" not in sql
+    assert "%x'); DROP TABLE versions; --%" in ctx.params.values
+
+
+def test_generated_rule_sets_are_reproducible_and_shaped_as_asked() -> None:
+    rules = generated_rules(200, seed=3)
+    assert rules == generated_rules(200, seed=3)
+    assert rules != generated_rules(200, seed=4)
+    for body in rules:
+        parts = body["conditions"]["all"]
+        fields = {part["field"] for part in parts}
+        assert {"confidence", "similarity"} <= fields
+        assert fields & {"entity_type", "data.name"}
+        _CONDITION.validate_python(body["conditions"])
+    words = [p["value"] for b in rules for p in b["conditions"]["all"] if p["op"] == "contains"]
+    assert len(words) == len(set(words)) > 50  # a word of each rule's own
+    thresholds = {b["conditions"]["all"][1]["value"] for b in rules}
+    assert len(thresholds) > 150  # thresholds of each rule's own
+
+
+def test_rules_sharing_a_score_bound_sit_behind_one_guard_at_the_least_threshold() -> None:
+    rules = [
+        rule(
+            i,
+            {
+                "all": [
+                    {"field": "data.name", "op": "contains", "value": f"w{i}"},
+                    {"field": "confidence", "op": "gte", "value": 0.9 + i / 100},
+                ]
+            },
+        )
+        for i in range(1, 4)
+    ]
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert sql.count("(v.confidence >=") == 4  # three rules and one guard
+    assert min(v for v in ctx.params.values if isinstance(v, float)) == 0.91
+    assert 0.91 in ctx.params.values[-1:]  # the guard's bound is the least threshold
+
+
+def test_a_rule_without_a_shared_guard_starts_a_block_of_its_own() -> None:
+    rules = [
+        rule(1, {"field": "confidence", "op": "gte", "value": 0.9}),
+        rule(2, {"field": "confidence", "op": "gte", "value": 0.8}),
+        rule(3, {"field": "source", "op": "eq", "value": "llm"}),
+    ]
+    sql = compile_deciding_rule(rules, CompileContext(SqlParams(), AT))
+    assert sql.startswith("COALESCE(") and sql.count("CASE WHEN") == 3

@@ -46,8 +46,11 @@ SELECT set_config('lock_timeout', :lock_timeout, true)
 -- name: set_batch_limits(statement_timeout, idle_timeout)$
 -- Bound one batch's transaction (milliseconds as text): its statement never outlives the
 -- run's guard, and a worker frozen before COMMIT loses the transaction (and its locks).
+-- jit off: measured, it gives nothing to the compiled decision and costs up to 1.8 s per
+-- 100,000 versions on rule sets the compiler's guards do not cover (docs/performance.md).
 SELECT set_config('statement_timeout', :statement_timeout, true)
-    || set_config('idle_in_transaction_session_timeout', :idle_timeout, true);
+    || set_config('idle_in_transaction_session_timeout', :idle_timeout, true)
+    || set_config('jit', 'off', true);
 
 -- name: end_stale_session(id, stale_seconds)$
 -- Before a run whose worker stopped beating is taken over: end the session that evaluated

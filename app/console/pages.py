@@ -4,6 +4,8 @@ and services as the API route it mirrors (SPEC 7), then renders a template."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gettext
 import hmac
 import secrets
 import uuid
@@ -28,7 +30,7 @@ from app.console.session import (
     Signer,
 )
 from app.errors import AppError, PermissionDeniedError
-from app.i18n import languages, translator
+from app.i18n import LOCALES_DIR, SOURCE_LANGUAGE, languages
 from app.models import Principal, Role, RunState, RunTrigger, RunView, TriggerRequest
 from app.repositories import audit as audit_repo
 from app.repositories import brake as brake_repo
@@ -62,6 +64,17 @@ PAGES = (
 )
 PAGE_SIZE = 50
 ACTIVE_STATES = (RunState.PENDING, RunState.SCHEDULED, RunState.EXECUTING)
+
+
+CONSOLE_DOMAIN = "console"  # the pages' own catalogue, beside the logs' `messages`
+
+
+@functools.cache
+def translator(language: str) -> gettext.NullTranslations:
+    """The console's translations into `language`; the identity for English."""
+    if language == SOURCE_LANGUAGE:
+        return gettext.NullTranslations()
+    return gettext.translation(CONSOLE_DOMAIN, localedir=LOCALES_DIR, languages=[language])
 
 
 class SignInRequired(Exception):  # noqa: N818 - a control-flow signal, not an error

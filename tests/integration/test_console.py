@@ -180,3 +180,19 @@ async def test_the_static_files_are_served(app_client: httpx.AsyncClient) -> Non
         "/ui/static/vendor/chart-4.6.1.umd.min.js",
     ):
         assert (await app_client.get(path)).status_code == 200, path
+
+
+async def test_ukrainian_by_accept_language_and_by_the_switch(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    form = await app_client.get("/ui/sign-in", headers={"Accept-Language": "uk-UA,uk;q=0.9"})
+    assert '<html lang="uk">' in form.text
+    assert "<h1>Увійти</h1>" in form.text
+    await _sign_in(app_client, pool, Role.ADMIN)
+    answer = await app_client.post("/ui/language", data={"language": "uk"})
+    assert answer.status_code == 303
+    page = await app_client.get("/ui")
+    assert "<h1>Огляд</h1>" in page.text
+    assert "Призупинити автоматизацію" in page.text
+    await app_client.post("/ui/language", data={"language": "en"})
+    assert "<h1>Overview</h1>" in (await app_client.get("/ui")).text

@@ -29,7 +29,7 @@ from app.console.session import (
     Session,
     Signer,
 )
-from app.errors import AppError, PermissionDeniedError
+from app.errors import AppError, ConflictError, PermissionDeniedError
 from app.i18n import LOCALES_DIR, SOURCE_LANGUAGE, languages
 from app.models import Principal, Role, RunState, RunTrigger, RunView, TriggerRequest
 from app.repositories import audit as audit_repo
@@ -553,6 +553,13 @@ async def decide(
         )
     except ValueError:
         return HTMLResponse("unknown action", status_code=404)
+    except ConflictError as exc:
+        # Someone decided it meanwhile: nothing was overwritten; say who, and when.
+        async with _pool(who.request).acquire() as conn:
+            current = await version_repo.get_version(conn, version_id)
+        when = _utc(current.decided_at)
+        message = f"{exc.message}: decided by {current.decided_by or 'unknown'} at {when}"
+        return refused(who, ConflictError(message), "/ui/review")
     except AppError as exc:
         return refused(who, exc, "/ui/review")
     return done("/ui/review")

@@ -9,8 +9,10 @@ import httpx
 import pytest
 
 from app.db import Pool
-from app.models import Role
+from app.models import EntityType, Role, VersionIn, VersionStatus
+from app.repositories.versions import get_version
 from app.services.tokens import create_token, revoke_token
+from app.services.versions import submit_version
 
 PAGES = ["/ui", "/ui/runs", "/ui/schedules", "/ui/audit", "/ui/review", "/ui/rules"]
 
@@ -196,3 +198,33 @@ async def test_ukrainian_by_accept_language_and_by_the_switch(
     assert "Призупинити автоматизацію" in page.text
     await app_client.post("/ui/language", data={"language": "en"})
     assert "<h1>Overview</h1>" in (await app_client.get("/ui")).text
+
+
+async def test_the_second_reviewer_sees_who_decided_first(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    version = await submit_version(
+        pool,
+        VersionIn(entity_type=EntityType.TOPIC, entity_id="t-1", confidence=0.5, source="test"),
+    )
+    first, _ = await _sign_in(app_client, pool, Role.OPERATOR)
+    transport = httpx.ASGITransport(app=app_client.app)  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as other:
+        await _sign_in(other, pool, Role.OPERATOR)
+        queue = await other.get("/ui/review")
+        assert f"/ui/review/{version.id}/reject" in queue.text
+        mine = await app_client.get("/ui/review")
+        answer = await app_client.post(
+            f"/ui/review/{version.id}/approve", data={"csrf_token": _csrf(mine.text)}
+        )
+        assert answer.status_code == 303
+        late = await other.post(
+            f"/ui/review/{version.id}/reject",
+            data={"csrf_token": _csrf(queue.text), "reason": "too late"},
+        )
+    assert late.status_code == 409
+    assert f"user:{first}" in late.text
+    async with pool.acquire() as conn:
+        stored = await get_version(conn, version.id)
+    assert stored.status is VersionStatus.APPROVED  # nothing overwritten
+    assert stored.decided_by == f"user:{first}"

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from app.db import Pool
-from app.models import EntityType, Role, VersionIn, VersionStatus
+from app.models import EntityType, JobIn, Role, VersionIn, VersionStatus
 from app.repositories.versions import get_version
+from app.services.jobs import create_job
 from app.services.tokens import create_token, revoke_token
 from app.services.versions import submit_version
 
@@ -228,3 +229,43 @@ async def test_the_second_reviewer_sees_who_decided_first(
         stored = await get_version(conn, version.id)
     assert stored.status is VersionStatus.APPROVED  # nothing overwritten
     assert stored.decided_by == f"user:{first}"
+
+
+async def test_pause_and_resume_a_schedule(app_client: httpx.AsyncClient, pool: Pool) -> None:
+    await create_job(pool, JobIn(id="nightly", name="Nightly", cron="0 3 * * *"), "test", "UTC")
+    name, _ = await _sign_in(app_client, pool, Role.OPERATOR)
+    page = await app_client.get("/ui/schedules")
+    assert 'aria-label="Pause Nightly"' in page.text
+    assert "Delete" not in page.text  # an operator may not delete jobs
+    csrf = _csrf(page.text)
+    assert (
+        await app_client.post("/ui/schedules/nightly/pause", data={"csrf_token": csrf})
+    ).status_code == 303
+    paused = await app_client.get("/ui/schedules")
+    assert 'aria-label="Resume Nightly"' in paused.text
+    assert (
+        await app_client.post("/ui/schedules/nightly/resume", data={"csrf_token": csrf})
+    ).status_code == 303
+    assert 'aria-label="Pause Nightly"' in (await app_client.get("/ui/schedules")).text
+    audit = await app_client.get("/ui/audit", params={"actor": f"user:{name}"})
+    assert audit.text.count(f"<td>user:{name}</td>") == 2
+
+
+async def test_a_triggered_run_has_a_page_that_polls_while_active(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    await _sign_in(app_client, pool, Role.OPERATOR)
+    runs = await app_client.get("/ui/runs")
+    answer = await app_client.post("/ui/runs/trigger", data={"csrf_token": _csrf(runs.text)})
+    assert answer.status_code == 303
+    location = answer.headers["location"]
+    assert location.startswith("/ui/runs/")
+    page = await app_client.get(location)
+    assert page.status_code == 200
+    assert 'aria-live="polite"' in page.text
+    assert f'hx-get="{location}/numbers"' in page.text  # no worker here: it stays active
+    fragment = await app_client.get(f"{location}/numbers")
+    assert "<h1>" not in fragment.text
+    assert 'data-field="state"' in fragment.text
+    filtered = await app_client.get("/ui/runs", params={"state": "COMPLETED", "trigger": ""})
+    assert location not in filtered.text

@@ -60,6 +60,8 @@ i18n: install  ## messages from the code into app/i18n/messages.pot, then each l
 		--sort-by-file --no-wrap --project task-tracker-automation -o $(I18N)/messages.pot .
 	$(BIN)/pybabel --quiet update --no-wrap --ignore-obsolete -i $(I18N)/messages.pot -d $(I18N)/locales -D messages
 	$(BIN)/pybabel compile --statistics -d $(I18N)/locales -D messages
+	@# The console's pages (app/console/templates) have their own catalogue, console.po.
+	$(BIN)/pybabel compile --statistics -d $(I18N)/locales -D console
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -200,6 +200,17 @@ class AuthSettings(BaseSettings):
     disabled: bool = False
 
 
+class ConsoleSettings(BaseSettings):
+    """The web console under /ui: its signed session cookie."""
+
+    model_config = _group("CONSOLE_")
+
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # Signs the session cookie. Empty: a random key per process, so sessions end when the api
+    # restarts and are not shared between replicas; set it when running more than one.
+    secret_key: SecretStr = SecretStr("")
+
+
 class Settings(BaseSettings):
     """Every setting of the service, grouped by the part of it that uses them."""
 
@@ -213,6 +224,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -241,4 +253,5 @@ _GROUP_PREFIXES = {
     AuditSettings.__name__: "AUDIT_",
     LogSettings.__name__: "LOG_",
     AuthSettings.__name__: "AUTH_",
+    ConsoleSettings.__name__: "CONSOLE_",
 }

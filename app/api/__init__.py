@@ -17,6 +17,7 @@ from app.api.request_id import RequestIdMiddleware
 from app.api.routes import audit, automation, health, metrics, rules, scheduler, versions
 from app.automation.relay import relay_forever
 from app.config import Settings
+from app.console import install_console
 from app.db import create_pool
 from app.services.retention import purge_forever
 from broker import create_broker
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics.router)  # at the root, where Prometheus looks
+    install_console(app, settings)
     _document_bearer_auth(app)
     return app
 

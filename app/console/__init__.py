@@ -1,0 +1,50 @@
+"""The web console under /ui: server-rendered pages over the same services as the API.
+
+`install_console(app, settings)` mounts the pages, their static files and the `/` redirect.
+A route handler here reads through repositories and acts through services, exactly as the
+API's routes do, then renders; it decides nothing itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from app.config import Settings
+from app.console.pages import CsrfRefused, SignInRequired, router
+from app.console.security import SecurityHeadersMiddleware
+from app.console.session import Signer
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+def install_console(app: FastAPI, settings: Settings) -> None:
+    """Mount the console on `app`: pages under /ui, files under /ui/static, `/` -> /ui."""
+    app.state.console_signer = Signer(settings.console)
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_exception_handler(SignInRequired, _to_sign_in)
+    app.add_exception_handler(CsrfRefused, _csrf_refused)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui", status_code=307)
+
+
+async def _to_sign_in(request: Request, exc: Exception) -> Response:
+    # An htmx request cannot follow a redirect into a full page; it is told to reload there.
+    if request.headers.get("hx-request"):
+        return Response(status_code=401, headers={"HX-Redirect": "/ui/sign-in"})
+    return RedirectResponse("/ui/sign-in", status_code=303)
+
+
+async def _csrf_refused(request: Request, exc: Exception) -> Response:
+    return HTMLResponse(
+        "<!doctype html><title>Refused</title><p>This form has expired or did not come from"
+        " the console (missing or wrong CSRF token). Go back, reload the page and try again.",
+        status_code=403,
+    )

@@ -1,0 +1,603 @@
+"""The console's pages and actions. Each handler reads or acts through the same repositories
+and services as the API route it mirrors (SPEC 7), then renders a template."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import gettext
+import hmac
+import secrets
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from app.api.auth import DEV_PRINCIPAL
+from app.api.errors import STATUS_BY_ERROR
+from app.automation import brake
+from app.automation.trigger import trigger_run
+from app.console.session import (
+    COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    LANGUAGE_COOKIE,
+    Session,
+    Signer,
+)
+from app.errors import AppError, ConflictError, PermissionDeniedError
+from app.i18n import LOCALES_DIR, SOURCE_LANGUAGE, languages
+from app.models import Principal, Role, RunState, RunTrigger, RunView, TriggerRequest
+from app.repositories import audit as audit_repo
+from app.repositories import brake as brake_repo
+from app.repositories import jobs as job_repo
+from app.repositories import rules as rule_repo
+from app.repositories import runs as run_repo
+from app.repositories import stats as stats_repo
+from app.repositories import tokens as token_repo
+from app.repositories import versions as version_repo
+from app.services import jobs as job_service
+from app.services import rules as rule_service
+from app.services import versions as version_service
+from app.services.tokens import authenticate, hash_secret
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+PRE_CSRF_COOKIE = "tt_signin_csrf"
+PAGES = (
+    ("overview", "/ui", "Overview"),
+    ("runs", "/ui/runs", "Runs"),
+    ("schedules", "/ui/schedules", "Schedules"),
+    ("audit", "/ui/audit", "Audit"),
+    ("review", "/ui/review", "Review queue"),
+    ("rules", "/ui/rules", "Rules"),
+)
+PAGE_SIZE = 50
+ACTIVE_STATES = (RunState.PENDING, RunState.SCHEDULED, RunState.EXECUTING)
+
+
+CONSOLE_DOMAIN = "console"  # the pages' own catalogue, beside the logs' `messages`
+
+
+@functools.cache
+def translator(language: str) -> gettext.NullTranslations:
+    """The console's translations into `language`; the identity for English."""
+    if language == SOURCE_LANGUAGE:
+        return gettext.NullTranslations()
+    return gettext.translation(CONSOLE_DOMAIN, localedir=LOCALES_DIR, languages=[language])
+
+
+class SignInRequired(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by `viewer` when there is no valid session; the handler redirects to sign-in."""
+
+
+class Viewer:
+    """Who is looking, in which language, with the session that carries the CSRF nonce."""
+
+    def __init__(self, request: Request, principal: Principal, session: Session | None) -> None:
+        self.request = request
+        self.principal = principal
+        self.session = session
+        self.language = _language(request)
+        self.gettext: Callable[[str], str] = translator(self.language).gettext
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf if self.session else ""
+
+    def can(self, role: Role) -> bool:
+        return self.principal.role.allows(role)
+
+
+def _language(request: Request) -> str:
+    known = languages()
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in known:
+        return str(chosen)
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in known:
+            return tag
+    return known[0]
+
+
+def _signer(request: Request) -> Signer:
+    signer: Signer = request.app.state.console_signer
+    return signer
+
+
+async def viewer(request: Request) -> Viewer:
+    """The signed-in viewer; SignInRequired without a live session (or a revoked token)."""
+    session = _signer(request).read(request.cookies.get(COOKIE))
+    if request.app.state.settings.auth.disabled:
+        return Viewer(request, DEV_PRINCIPAL, session)
+    if session is None:
+        raise SignInRequired
+    async with request.app.state.pool.acquire() as conn:
+        row = await token_repo.get_active_token_by_hash(conn, session.token_hash)
+    if row is None:
+        raise SignInRequired
+    return Viewer(request, Principal(name=row["name"], role=Role(row["role"])), session)
+
+
+CurrentViewer = Annotated[Viewer, Depends(viewer)]
+
+
+async def checked(request: Request, who: CurrentViewer) -> Viewer:
+    """`viewer` for a state-changing request: its CSRF token must match the session's."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if who.session is None or not sent or not hmac.compare_digest(sent, who.session.csrf):
+        raise CsrfRefused
+    return who
+
+
+class CsrfRefused(Exception):  # noqa: N818 - answered 403 by its handler
+    """A state-changing request without the session's CSRF token."""
+
+
+Acting = Annotated[Viewer, Depends(checked)]
+
+
+def render(
+    who: Viewer | None, request: Request, template: str, status: int = 200, **values: Any
+) -> HTMLResponse:
+    """Render `template` with the navigation, the viewer and their language's gettext."""
+    gettext = who.gettext if who else translator(_language(request)).gettext
+    page = TEMPLATES.get_template(template).render(
+        request=request,
+        who=who,
+        _=gettext,
+        pages=PAGES,
+        languages=languages(),
+        language=who.language if who else _language(request),
+        Role=Role,
+        csrf_field=CSRF_FIELD,
+        **values,
+    )
+    return HTMLResponse(page, status_code=status)
+
+
+def _status_of(exc: AppError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def refused(who: Viewer, exc: AppError, back: str) -> HTMLResponse:
+    """The page that says what the service refused, with its message, and the way back."""
+    return render(
+        who, who.request, "refused.html", status=_status_of(exc), message=exc.message, back=back
+    )
+
+
+def done(url: str) -> RedirectResponse:
+    """After a successful action: back to a page (POST-redirect-GET)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def _pool(request: Request) -> Any:
+    return request.app.state.pool
+
+
+# --- signing in and out, language -------------------------------------------------------------
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(24)
+    response = render(None, request, "sign_in.html", csrf=nonce, problem=None)
+    _set_cookie(request, response, PRE_CSRF_COOKIE, nonce, max_age=3600)
+    return response
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    token: Annotated[str, Form(max_length=500)],
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    expected = request.cookies.get(PRE_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        raise CsrfRefused
+    principal = await authenticate(_pool(request), token.strip()) if token.strip() else None
+    if principal is None:
+        return render(
+            None,
+            request,
+            "sign_in.html",
+            status=401,
+            csrf=expected,
+            problem="That token is not valid (unknown or revoked).",
+        )
+    signer = _signer(request)
+    _, value = signer.new(hash_secret(token.strip()))
+    response = done("/ui")
+    _set_cookie(request, response, COOKIE, value, max_age=signer.max_age)
+    response.delete_cookie(PRE_CSRF_COOKIE, path="/ui")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(who: Acting) -> Response:
+    response = done("/ui/sign-in")
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+@router.post("/language")
+async def choose_language(
+    request: Request, language: Annotated[str, Form(max_length=10)], back: str = "/ui"
+) -> Response:
+    # Changing the language changes nothing stored, so it needs no session or CSRF token.
+    response = done(back if back.startswith("/ui") else "/ui")
+    if language in languages():
+        _set_cookie(request, response, LANGUAGE_COOKIE, language, max_age=365 * 86400)
+    return response
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/ui",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+# --- overview and the brake -------------------------------------------------------------------
+
+
+@router.get("")
+async def overview(who: CurrentViewer, period: Annotated[int, Query()] = 7) -> HTMLResponse:
+    days = period if period in (7, 30, 90) else 7
+    async with _pool(who.request).acquire() as conn:
+        stats = await stats_repo.get_stats(conn)
+        trends = await stats_repo.get_trends(conn, days)
+        state = await brake_repo.get_automation_state(conn)
+        health = await job_repo.get_scheduler_health(conn)
+        jobs = await job_repo.list_jobs(conn, removed=False, after_seq=0, limit=PAGE_SIZE)
+        runs = await run_repo.list_runs(
+            conn, state=None, trigger=None, job_id=None, before_seq=None, limit=10
+        )
+    return render(
+        who,
+        who.request,
+        "overview.html",
+        page="overview",
+        stats=stats,
+        trends=trends,
+        period=days,
+        state=state,
+        health=health,
+        jobs=[job for _, job in jobs if job.next_run_at is not None],
+        runs=[RunView.of(run) for run in runs],
+    )
+
+
+@router.post("/brake/pause")
+async def pause(who: Acting, reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    if not who.can(Role.ADMIN):
+        return refused(who, _denied(Role.ADMIN, who), "/ui")
+    try:
+        await brake.pause_automation(_pool(who.request), who.principal.actor, reason or None)
+    except AppError as exc:
+        return refused(who, exc, "/ui")
+    return done("/ui")
+
+
+@router.post("/brake/resume")
+async def resume(who: Acting) -> Response:
+    if not who.can(Role.ADMIN):
+        return refused(who, _denied(Role.ADMIN, who), "/ui")
+    try:
+        await brake.resume_automation(_pool(who.request), who.principal.actor, None)
+    except AppError as exc:
+        return refused(who, exc, "/ui")
+    return done("/ui")
+
+
+def _denied(role: Role, who: Viewer) -> AppError:
+    return PermissionDeniedError(
+        f"this needs the {role.value} role; token {who.principal.name!r} is"
+        f" {who.principal.role.value}"
+    )
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+@router.get("/runs")
+async def runs_page(
+    who: CurrentViewer,
+    state: Annotated[str, Query(max_length=20)] = "",
+    trigger: Annotated[str, Query(max_length=20)] = "",
+    job: Annotated[str, Query(max_length=200)] = "",
+    before: Annotated[str, Query(max_length=20)] = "",
+) -> HTMLResponse:
+    # Filters arrive as the form sends them, empty when unset; unknown values are ignored.
+    chosen_state = RunState(state) if state in set(RunState) else None
+    chosen_trigger = RunTrigger(trigger) if trigger in set(RunTrigger) else None
+    async with _pool(who.request).acquire() as conn:
+        runs = await run_repo.list_runs(
+            conn,
+            state=chosen_state,
+            trigger=chosen_trigger.value if chosen_trigger else None,
+            job_id=job or None,
+            before_seq=_positive(before),
+            limit=PAGE_SIZE,
+        )
+    return render(
+        who,
+        who.request,
+        "runs.html",
+        page="runs",
+        runs=[RunView.of(run) for run in runs],
+        next_before=runs[-1].seq if len(runs) == PAGE_SIZE else None,
+        filters={"state": chosen_state, "trigger": chosen_trigger, "job": job},
+        states=list(RunState),
+        triggers=list(RunTrigger),
+    )
+
+
+def _positive(text: str) -> int | None:
+    """A filter's whole number, or None when empty or not one."""
+    return int(text) if text.isdigit() and 0 < int(text) < 2**63 else None
+
+
+@router.post("/runs/trigger")
+async def trigger(who: Acting, dry_run: Annotated[bool, Form()] = False) -> Response:
+    if not who.can(Role.OPERATOR):
+        return refused(who, _denied(Role.OPERATOR, who), "/ui/runs")
+    try:
+        answer = await trigger_run(
+            _pool(who.request),
+            who.request.app.state.publisher,
+            TriggerRequest(dry_run=dry_run),
+            actor=who.principal.actor,
+            token_name=who.principal.name,
+            idempotency_key=None,
+        )
+    except AppError as exc:
+        return refused(who, exc, "/ui/runs")
+    return done(f"/ui/runs/{answer.run_id}")
+
+
+async def _run(who: Viewer, run_id: uuid.UUID) -> RunView:
+    async with _pool(who.request).acquire() as conn:
+        return RunView.of(await run_repo.get_run(conn, run_id))
+
+
+@router.get("/runs/{run_id}")
+async def run_page(who: CurrentViewer, run_id: uuid.UUID) -> HTMLResponse:
+    try:
+        run = await _run(who, run_id)
+    except AppError as exc:
+        return refused(who, exc, "/ui/runs")
+    return render(
+        who, who.request, "run.html", page="runs", run=run, active=run.state in ACTIVE_STATES
+    )
+
+
+@router.get("/runs/{run_id}/numbers")
+async def run_numbers(who: CurrentViewer, run_id: uuid.UUID) -> HTMLResponse:
+    """The fragment an active run's page polls: its state and counts."""
+    run = await _run(who, run_id)
+    return render(who, who.request, "run_numbers.html", run=run, active=run.state in ACTIVE_STATES)
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel(who: Acting, run_id: uuid.UUID) -> Response:
+    back = f"/ui/runs/{run_id}"
+    if not who.can(Role.OPERATOR):
+        return refused(who, _denied(Role.OPERATOR, who), back)
+    try:
+        await brake.cancel_run(_pool(who.request), run_id, who.principal.actor)
+    except AppError as exc:
+        return refused(who, exc, back)
+    return done(back)
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+
+@router.get("/schedules")
+async def schedules_page(who: CurrentViewer) -> HTMLResponse:
+    async with _pool(who.request).acquire() as conn:
+        rows = await job_repo.list_jobs(conn, removed=False, after_seq=0, limit=500)
+    jobs = [job for _, job in rows]
+    return render(who, who.request, "schedules.html", page="schedules", jobs=jobs)
+
+
+@router.post("/schedules/{job_id}/{verb}")
+async def schedule_action(who: Acting, job_id: str, verb: str) -> Response:
+    pool = _pool(who.request)
+    actor = who.principal.actor
+    needed = Role.ADMIN if verb == "delete" else Role.OPERATOR
+    if not who.can(needed):
+        return refused(who, _denied(needed, who), "/ui/schedules")
+    try:
+        if verb == "pause":
+            await job_service.set_job_enabled(pool, job_id, actor, enabled=False)
+        elif verb == "resume":
+            await job_service.set_job_enabled(pool, job_id, actor, enabled=True)
+        elif verb == "run":
+            answer = await job_service.run_job_now(
+                pool,
+                who.request.app.state.publisher,
+                job_id,
+                actor=actor,
+                token_name=who.principal.name,
+            )
+            return done(f"/ui/runs/{answer.run_id}")
+        elif verb == "delete":
+            await job_service.remove_job(pool, job_id, actor)
+        else:
+            return HTMLResponse("unknown action", status_code=404)
+    except AppError as exc:
+        return refused(who, exc, "/ui/schedules")
+    return done("/ui/schedules")
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+
+@router.get("/audit")
+async def audit_page(  # noqa: PLR0917 - one parameter per filter of the API's audit list
+    who: CurrentViewer,
+    actor: Annotated[str, Query(max_length=300)] = "",
+    action: Annotated[str, Query(max_length=100)] = "",
+    version_id: Annotated[str, Query(max_length=20)] = "",
+    rule_id: Annotated[str, Query(max_length=20)] = "",
+    run_id: Annotated[str, Query(max_length=40)] = "",
+    before: Annotated[str, Query(max_length=20)] = "",
+) -> HTMLResponse:
+    try:
+        run = uuid.UUID(run_id) if run_id else None
+    except ValueError:
+        run = None
+    where = audit_repo.AuditFilter(
+        version_id=_positive(version_id),
+        rule_id=_positive(rule_id),
+        run_id=run,
+        actor=actor or None,
+        action=action or None,
+        since=None,
+        until=None,
+    )
+    async with _pool(who.request).acquire() as conn:
+        items = await audit_repo.list_audit_entries(
+            conn, where, before_id=_positive(before), limit=PAGE_SIZE
+        )
+    return render(
+        who,
+        who.request,
+        "audit.html",
+        page="audit",
+        items=items,
+        next_before=items[-1].id if len(items) == PAGE_SIZE else None,
+        filters={
+            "actor": actor or "",
+            "action": action or "",
+            "version_id": version_id,
+            "rule_id": rule_id,
+            "run_id": run_id,
+        },
+    )
+
+
+# --- review queue -------------------------------------------------------------------------------
+
+
+@router.get("/review")
+async def review_page(
+    who: CurrentViewer,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    entity_type: Annotated[str | None, Query(max_length=20)] = None,
+) -> HTMLResponse:
+    statuses = [status] if status in ("escalated", "pending") else ["escalated", "pending"]
+    kind = entity_type if entity_type in ("topic", "atom") else None
+    items = []
+    async with _pool(who.request).acquire() as conn:
+        for wanted in statuses:
+            items.extend(
+                await version_repo.list_versions(
+                    conn,
+                    status=wanted,
+                    entity_type=kind,
+                    entity_id=None,
+                    after_id=0,
+                    limit=PAGE_SIZE,
+                )
+            )
+    return render(
+        who,
+        who.request,
+        "review.html",
+        page="review",
+        items=items,
+        filters={"status": status or "", "entity_type": kind or ""},
+    )
+
+
+@router.post("/review/{version_id}/{verb}")
+async def decide(
+    who: Acting,
+    version_id: int,
+    verb: str,
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    if not who.can(Role.OPERATOR):
+        return refused(who, _denied(Role.OPERATOR, who), "/ui/review")
+    try:
+        action = version_service.PersonAction(verb)
+        await version_service.decide_version(
+            _pool(who.request), version_id, action, who.principal.actor, reason or None
+        )
+    except ValueError:
+        return HTMLResponse("unknown action", status_code=404)
+    except ConflictError as exc:
+        # Someone decided it meanwhile: nothing was overwritten; say who, and when.
+        async with _pool(who.request).acquire() as conn:
+            current = await version_repo.get_version(conn, version_id)
+        when = _utc(current.decided_at)
+        message = f"{exc.message}: decided by {current.decided_by or 'unknown'} at {when}"
+        return refused(who, ConflictError(message), "/ui/review")
+    except AppError as exc:
+        return refused(who, exc, "/ui/review")
+    return done("/ui/review")
+
+
+# --- rules --------------------------------------------------------------------------------------
+
+
+@router.get("/rules")
+async def rules_page(who: CurrentViewer) -> HTMLResponse:
+    async with _pool(who.request).acquire() as conn:
+        rules = await rule_repo.list_rules(conn, after=None, include_deleted=False, limit=500)
+        latest = await run_repo.list_runs(
+            conn, state=RunState.COMPLETED, trigger=None, job_id=None, before_seq=None, limit=1
+        )
+    matches = {}
+    if latest:
+        matches = {item.rule_id: item.matched for item in RunView.of(latest[0]).rules}
+    return render(who, who.request, "rules.html", page="rules", rules=rules, matches=matches)
+
+
+@router.post("/rules/{rule_id}/{verb}")
+async def rule_action(who: Acting, rule_id: int, verb: str) -> Response:
+    if not who.can(Role.ADMIN):
+        return refused(who, _denied(Role.ADMIN, who), "/ui/rules")
+    if verb not in ("enable", "disable"):
+        return HTMLResponse("unknown action", status_code=404)
+    try:
+        await rule_service.set_rule_enabled(
+            _pool(who.request), rule_id, verb == "enable", who.principal.actor
+        )
+    except AppError as exc:
+        return refused(who, exc, "/ui/rules")
+    return done("/ui/rules")
+
+
+def _utc(moment: dt.datetime | None) -> str:
+    return moment.astimezone(dt.UTC).isoformat() if moment else ""
+
+
+TEMPLATES.filters["utc"] = _utc

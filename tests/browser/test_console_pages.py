@@ -15,8 +15,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.config import Settings
 from app.db import create_pool
-from app.models import Role
+from app.models import EntityType, Role, VersionIn
 from app.services.tokens import create_token
+from app.services.versions import submit_versions
 from tests.browser.conftest import OfflineContext
 
 ROOT = Path(__file__).parents[2]
@@ -149,3 +150,48 @@ def _axe(page: Page) -> list[str]:
         for v in result
         if v["impact"] in ("serious", "critical")
     ]
+
+
+async def _submit(settings: Settings, count: int) -> list[int]:
+    pool = await create_pool(settings.database, "tests")
+    try:
+        items = [
+            VersionIn(entity_type=EntityType.TOPIC, entity_id=f"k-{i}", confidence=0.5, source="t")
+            for i in range(count)
+        ]
+        return await submit_versions(pool, items)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.timeout(180)
+def test_review_by_keyboard_alone(
+    api_url: str, offline: OfflineContext, admin_token: str, settings: Settings
+) -> None:
+    """Approve one, reject one with a reason, skip one, with keys only; the audit lists both
+    decisions under the reviewer's name."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first, second, third = pool.submit(asyncio.run, _submit(settings, 3)).result(timeout=30)
+    page = offline.context.new_page()
+    sign_in(page, api_url, admin_token)
+    page.goto(f"{api_url}/ui/review")
+    expect(page.get_by_role("heading", name="Review queue", level=1)).to_be_visible()
+    page.keyboard.press("j")
+    page.keyboard.press("a")
+    expect(page.get_by_role("heading", name=re.compile("^topic k-0 "))).to_have_count(0)
+    page.wait_for_load_state("load")  # the keys' script listens from DOMContentLoaded on
+    page.keyboard.press("j")
+    page.keyboard.press("r")
+    page.keyboard.type("duplicate")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=re.compile("^topic k-1 "))).to_have_count(0)
+    page.wait_for_load_state("load")
+    page.keyboard.press("j")  # the third: looked at, left alone
+    expect(page.get_by_role("heading", name=re.compile("^topic k-2 "))).to_be_visible()
+    page.goto(f"{api_url}/ui/audit?actor=user:console-admin")
+    rows = page.get_by_role("row")
+    expect(rows.filter(has_text="approve").filter(has_text=f"version {first}")).to_have_count(1)
+    expect(rows.filter(has_text="reject").filter(has_text="duplicate")).to_have_count(1)
+    expect(rows.filter(has_text=f"version {third}")).to_have_count(0)
+    assert second != third
+    assert offline.page_errors == []

@@ -5,12 +5,13 @@ reference the compiled SQL is tested against, so its answer is the run's answer.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from app.db import Pool
 from app.models import ConditionOutcome, Explanation, RuleExplanation, RuleRef, Version
 from app.repositories import rules as rule_repo
 from app.repositories import versions as version_repo
-from app.rules.compiler import evaluation_order
+from app.rules.compiler import RuleToEvaluate, evaluation_order
 from app.rules.evaluator import VersionFacts, evaluate, leaf_operand
 from app.rules.models import AllOf, AnyOf, Condition, Leaf, Not
 
@@ -72,7 +73,12 @@ async def explain_version(pool: Pool, version_id: int) -> Explanation:
     async with pool.acquire() as conn:
         version = await version_repo.get_version(conn, version_id)
         rules = [rule.to_evaluate() for rule in await rule_repo.list_enabled_rules(conn)]
-    at = dt.datetime.now(dt.UTC)
+    return explain(version, rules, dt.datetime.now(dt.UTC))
+
+
+def explain(version: Version, rules: Sequence[RuleToEvaluate], at: dt.datetime) -> Explanation:
+    """What the enabled `rules` make of `version` at the instant `at` (for a page of versions,
+    the rules are read once and each version explained with them)."""
     facts = _facts(version)
     explained = []
     deciding: RuleRef | None = None

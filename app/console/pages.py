@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
 from app.api.auth import DEV_PRINCIPAL
 from app.api.errors import STATUS_BY_ERROR
@@ -29,9 +31,20 @@ from app.console.session import (
     Session,
     Signer,
 )
-from app.errors import AppError, ConflictError, PermissionDeniedError
+from app.errors import AppError, ConflictError, InvalidInputError, PermissionDeniedError
 from app.i18n import LOCALES_DIR, SOURCE_LANGUAGE, languages
-from app.models import Principal, Role, RunState, RunTrigger, RunView, TriggerRequest
+from app.models import (
+    BulkDecisionRequest,
+    EntityType,
+    Principal,
+    Role,
+    Run,
+    RunState,
+    RunTrigger,
+    RunView,
+    TriggerRequest,
+    VersionStatus,
+)
 from app.repositories import audit as audit_repo
 from app.repositories import brake as brake_repo
 from app.repositories import jobs as job_repo
@@ -41,8 +54,15 @@ from app.repositories import stats as stats_repo
 from app.repositories import tokens as token_repo
 from app.repositories import versions as version_repo
 from app.services import jobs as job_service
+from app.services import review as review_service
 from app.services import rules as rule_service
 from app.services import versions as version_service
+from app.services.review import (
+    QUEUE_ORDER,
+    QueueCursor,
+    ReviewFilter,
+    SelectionOutcome,
+)
 from app.services.tokens import authenticate, hash_secret
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -380,27 +400,50 @@ async def trigger(who: Acting, dry_run: Annotated[bool, Form()] = False) -> Resp
     return done(f"/ui/runs/{answer.run_id}")
 
 
-async def _run(who: Viewer, run_id: uuid.UUID) -> RunView:
+async def _run(who: Viewer, run_id: uuid.UUID) -> tuple[Run, RunView]:
     async with _pool(who.request).acquire() as conn:
-        return RunView.of(await run_repo.get_run(conn, run_id))
+        row = await run_repo.get_run(conn, run_id)
+    return row, RunView.of(row)
 
 
 @router.get("/runs/{run_id}")
 async def run_page(who: CurrentViewer, run_id: uuid.UUID) -> HTMLResponse:
     try:
-        run = await _run(who, run_id)
+        row, run = await _run(who, run_id)
     except AppError as exc:
         return refused(who, exc, "/ui/runs")
     return render(
-        who, who.request, "run.html", page="runs", run=run, active=run.state in ACTIVE_STATES
+        who,
+        who.request,
+        "run.html",
+        page="runs",
+        run=run,
+        row=row,
+        active=run.state in ACTIVE_STATES,
+        fragment=False,
     )
 
 
 @router.get("/runs/{run_id}/numbers")
-async def run_numbers(who: CurrentViewer, run_id: uuid.UUID) -> HTMLResponse:
-    """The fragment an active run's page polls: its state and counts."""
-    run = await _run(who, run_id)
-    return render(who, who.request, "run_numbers.html", run=run, active=run.state in ACTIVE_STATES)
+async def run_numbers(
+    who: CurrentViewer, run_id: uuid.UUID, seen: Annotated[str, Query(max_length=20)] = ""
+) -> HTMLResponse:
+    """The fragment an active run's page polls: its state, timeline and counts; the state's
+    live region is updated (out of band) only when the state differs from the `seen` one."""
+    try:
+        row, run = await _run(who, run_id)
+    except AppError as exc:
+        return refused(who, exc, "/ui/runs")
+    return render(
+        who,
+        who.request,
+        "run_numbers.html",
+        run=run,
+        row=row,
+        active=run.state in ACTIVE_STATES,
+        fragment=True,
+        seen=seen,
+    )
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -507,34 +550,102 @@ async def audit_page(  # noqa: PLR0917 - one parameter per filter of the API's a
 
 
 @router.get("/review")
-async def review_page(
+async def review_page(  # noqa: PLR0917 - one parameter per filter of the queue, and its page
     who: CurrentViewer,
-    status: Annotated[str | None, Query(max_length=20)] = None,
-    entity_type: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[str, Query(max_length=20)] = "",
+    entity_type: Annotated[str, Query(max_length=20)] = "",
+    source: Annotated[str, Query(max_length=200)] = "",
+    rule: Annotated[str, Query(max_length=20)] = "",
+    after: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    statuses = [status] if status in ("escalated", "pending") else ["escalated", "pending"]
-    kind = entity_type if entity_type in ("topic", "atom") else None
-    items = []
+    return await _review(who, _review_filters(status, entity_type, source, rule), after)
+
+
+def _review_filters(status: str, entity_type: str, source: str, rule: str) -> ReviewFilter:
+    # Filters arrive as the form sends them, empty when unset; unknown values are ignored.
+    return ReviewFilter(
+        status=VersionStatus(status) if status in {s.value for s in QUEUE_ORDER} else None,
+        entity_type=EntityType(entity_type) if entity_type in set(EntityType) else None,
+        source=source or None,
+        rule_id=rule_id if (rule_id := _positive(rule)) and rule_id < 2**31 else None,
+    )
+
+
+async def _review(
+    who: Viewer,
+    where: ReviewFilter,
+    after: str = "",
+    report: SelectionOutcome | None = None,
+    verb: str = "",
+) -> HTMLResponse:
+    cursor = QueueCursor.decode(after)
+    queue = await review_service.review_queue(_pool(who.request), where, cursor, PAGE_SIZE)
     async with _pool(who.request).acquire() as conn:
-        for wanted in statuses:
-            items.extend(
-                await version_repo.list_versions(
-                    conn,
-                    status=wanted,
-                    entity_type=kind,
-                    entity_id=None,
-                    after_id=0,
-                    limit=PAGE_SIZE,
-                )
-            )
+        rules = await rule_repo.list_rules(conn, after=None, include_deleted=True, limit=500)
+    filters = {
+        "status": where.status.value if where.status else "",
+        "entity_type": where.entity_type.value if where.entity_type else "",
+        "source": where.source or "",
+        "rule": str(where.rule_id or ""),
+    }
     return render(
         who,
         who.request,
         "review.html",
         page="review",
-        items=items,
-        filters={"status": status or "", "entity_type": kind or ""},
+        queue=queue,
+        filters=filters,
+        query=urlencode(filters),
+        first_page=cursor is None,
+        rules={rule.id: rule for rule in rules},
+        report=report,
+        verb=verb,
     )
+
+
+@router.get("/review/{version_id}/why")
+async def review_why(who: CurrentViewer, version_id: int) -> HTMLResponse:
+    """One version's fragment of the queue: scores, snapshot beside the latest approved
+    version, what changes, and the explain of every enabled rule."""
+    try:
+        item = await review_service.review_item(_pool(who.request), version_id)
+    except AppError as exc:
+        return refused(who, exc, "/ui/review")
+    return render(who, who.request, "_review_item.html", item=item)
+
+
+@router.post("/review/selected")
+async def decide_selected(  # noqa: PLR0917 - the selection, the decision and the queue's filters
+    who: Acting,
+    verb: Annotated[str, Form(max_length=20)],
+    ids: Annotated[list[int] | None, Form()] = None,
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    status: Annotated[str, Form(max_length=20)] = "",
+    entity_type: Annotated[str, Form(max_length=20)] = "",
+    source: Annotated[str, Form(max_length=200)] = "",
+    rule: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """`Approve selected` / `Reject selected`: the API's bulk decision, then the queue again
+    with what was decided and who had decided the versions already taken."""
+    if not who.can(Role.OPERATOR):
+        return refused(who, _denied(Role.OPERATOR, who), "/ui/review")
+    try:
+        action = version_service.PersonAction(verb)
+    except ValueError:
+        return HTMLResponse("unknown action", status_code=404)
+    try:
+        body = BulkDecisionRequest(ids=ids or [], reason=reason or None)
+    except ValidationError as exc:
+        problem = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return refused(who, InvalidInputError(problem), "/ui/review")
+    outcome = await review_service.decide_selection(
+        _pool(who.request), body.ids, action, who.principal.actor, body.reason
+    )
+    where = _review_filters(status, entity_type, source, rule)
+    return await _review(who, where, report=outcome, verb=action.value)
 
 
 @router.post("/review/{version_id}/{verb}")
@@ -543,9 +654,12 @@ async def decide(
     version_id: int,
     verb: str,
     reason: Annotated[str, Form(max_length=1000)] = "",
+    back: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
+    # Back to the queue as it was filtered (only a /ui/review URL is followed).
+    queue = back if back.startswith("/ui/review") else "/ui/review"
     if not who.can(Role.OPERATOR):
-        return refused(who, _denied(Role.OPERATOR, who), "/ui/review")
+        return refused(who, _denied(Role.OPERATOR, who), queue)
     try:
         action = version_service.PersonAction(verb)
         await version_service.decide_version(
@@ -559,10 +673,10 @@ async def decide(
             current = await version_repo.get_version(conn, version_id)
         when = _utc(current.decided_at)
         message = f"{exc.message}: decided by {current.decided_by or 'unknown'} at {when}"
-        return refused(who, ConflictError(message), "/ui/review")
+        return refused(who, ConflictError(message), queue)
     except AppError as exc:
-        return refused(who, exc, "/ui/review")
-    return done("/ui/review")
+        return refused(who, exc, queue)
+    return done(queue)
 
 
 # --- rules --------------------------------------------------------------------------------------

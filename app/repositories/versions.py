@@ -93,3 +93,49 @@ async def get_version_statuses(conn: Connection, ids: Sequence[int]) -> dict[int
 
 async def count_pending_versions(conn: Connection) -> PendingCount:
     return PendingCount.model_validate(dict(await queries.count_pending_versions(conn)))
+
+
+async def list_review_versions(
+    conn: Connection,
+    *,
+    status: VersionStatus,
+    entity_type: str | None,
+    source: str | None,
+    rule_id: int | None,
+    after_id: int,
+    limit: int,
+) -> list[Version]:
+    """Versions of one status in id order after a cursor, for the review queue's filters."""
+    rows = await fetch_all(
+        queries.list_review_versions(
+            conn,
+            status=status.value,
+            entity_type=entity_type,
+            source=source,
+            rule_id=rule_id,
+            after_id=after_id,
+            limit=limit,
+        )
+    )
+    return [Version.model_validate(dict(row)) for row in rows]
+
+
+async def get_versions(conn: Connection, ids: Sequence[int]) -> list[Version]:
+    """The existing versions among `ids`, in id order (unknown ids are left out)."""
+    rows = await fetch_all(queries.get_versions(conn, ids=list(ids)))
+    return [Version.model_validate(dict(row)) for row in rows]
+
+
+async def get_latest_approved_versions(
+    conn: Connection, entities: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Version]:
+    """Each (entity type, entity id)'s approved version with the highest number, if it has one."""
+    rows = await fetch_all(
+        queries.get_latest_approved_versions(
+            conn,
+            entity_types=[kind for kind, _ in entities],
+            entity_ids=[entity for _, entity in entities],
+        )
+    )
+    found = [Version.model_validate(dict(row)) for row in rows]
+    return {(version.entity_type.value, version.entity_id): version for version in found}

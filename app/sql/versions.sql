@@ -92,3 +92,40 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE entity_type = 'atom') AS atom
 FROM versions
 WHERE status = 'pending';
+
+-- name: list_review_versions(status, entity_type, source, rule_id, after_id, limit)
+-- The review queue's versions of one :status in id order after :after_id, optionally filtered
+-- by :entity_type, :source and the :rule_id that decided them (each NULL for any); :limit.
+SELECT id, entity_type, entity_id, version, data, confidence, similarity, source, status,
+       decided_at, decided_by, rule_id, rule_revision, run_id, reason, created_at
+FROM versions
+WHERE id > :after_id
+  AND status = :status::text
+  AND (:entity_type::text IS NULL OR entity_type = :entity_type::text)
+  AND (:source::text IS NULL OR source = :source::text)
+  AND (:rule_id::int4 IS NULL OR rule_id = :rule_id::int4)
+ORDER BY id
+LIMIT :limit;
+
+-- name: get_versions(ids)
+-- The existing versions of :ids, in id order.
+SELECT id, entity_type, entity_id, version, data, confidence, similarity, source, status,
+       decided_at, decided_by, rule_id, rule_revision, run_id, reason, created_at
+FROM versions
+WHERE id = ANY(:ids::int8[])
+ORDER BY id;
+
+-- name: get_latest_approved_versions(entity_types, entity_ids)
+-- For each (entity type, entity id) of the parallel arrays :entity_types, :entity_ids, its
+-- approved version with the highest number, if any (walks the entity's unique index backwards).
+SELECT v.id, v.entity_type, v.entity_id, v.version, v.data, v.confidence, v.similarity,
+       v.source, v.status, v.decided_at, v.decided_by, v.rule_id, v.rule_revision, v.run_id,
+       v.reason, v.created_at
+FROM unnest(:entity_types::text[], :entity_ids::text[]) AS e(entity_type, entity_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM versions
+    WHERE versions.entity_type = e.entity_type AND versions.entity_id = e.entity_id
+      AND versions.status = 'approved'
+    ORDER BY versions.version DESC
+    LIMIT 1
+) AS v;

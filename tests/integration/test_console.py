@@ -9,11 +9,14 @@ import httpx
 import pytest
 
 from app.db import Pool
-from app.models import EntityType, JobIn, Role, VersionIn, VersionStatus
+from app.models import EntityType, JobIn, Role, Rule, VersionIn, VersionStatus
 from app.repositories.versions import get_version
+from app.rules.models import RuleBody
 from app.services.jobs import create_job
+from app.services.rules import create_rule
 from app.services.tokens import create_token, revoke_token
-from app.services.versions import submit_version
+from app.services.versions import PersonAction, decide_version, submit_version, submit_versions
+from tests.integration.test_executor import executor_for, insert_run
 
 PAGES = ["/ui", "/ui/runs", "/ui/schedules", "/ui/audit", "/ui/review", "/ui/rules"]
 
@@ -269,3 +272,230 @@ async def test_a_triggered_run_has_a_page_that_polls_while_active(
     assert 'data-field="state"' in fragment.text
     filtered = await app_client.get("/ui/runs", params={"state": "COMPLETED", "trigger": ""})
     assert location not in filtered.text
+
+
+# --- the review queue: scores, diff, explain, filters, selection; the run page -------------------
+
+
+async def _escalating_rule(pool: Pool) -> Rule:
+    """An enabled rule that escalates the versions from source `llm` under 0.5 confidence."""
+    body = RuleBody.model_validate(
+        {
+            "name": "doubtful llm",
+            "priority": 10,
+            "action": "escalate",
+            "conditions": {
+                "all": [
+                    {"field": "source", "op": "eq", "value": "llm"},
+                    {"field": "confidence", "op": "lt", "value": 0.5},
+                ]
+            },
+        }
+    )
+    return await create_rule(pool, body, "test")
+
+
+async def _run_to_the_end(pool: Pool) -> uuid.UUID:
+    """A manual run, executed in this process (no worker); its id."""
+    executor, _ = executor_for(pool)
+    run_id = await insert_run(pool)
+    await executor.execute(str(run_id))
+    return run_id
+
+
+def _version(entity_id: str, source: str = "test", **fields: object) -> VersionIn:
+    return VersionIn.model_validate(
+        {"entity_type": "topic", "entity_id": entity_id, "confidence": 0.4, "source": source}
+        | fields
+    )
+
+
+async def test_a_review_item_shows_its_scores_its_diff_and_why(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """Against the entity's latest approved version: added, removed and changed keys; and
+    every enabled rule's explain, condition by condition, with the actual values."""
+    rule = await _escalating_rule(pool)
+    old = await submit_version(
+        pool, _version("t-9", data={"title": "Old", "tags": ["a"], "meta": {"lang": "en"}})
+    )
+    await decide_version(pool, old.id, PersonAction.APPROVE, "user:someone", None)
+    new = await submit_version(
+        pool,
+        _version(
+            "t-9", source="llm", similarity=0.75, data={"title": "New", "meta": {"lang": "uk"}}
+        ),
+    )
+    lonely = await submit_version(pool, _version("t-10", data={"title": "First"}))
+    await _sign_in(app_client, pool, Role.VIEWER)
+    fragment = (await app_client.get(f"/ui/review/{new.id}/why")).text
+    assert "<h1>" not in fragment
+    assert '<dd data-score="confidence">0.4</dd>' in fragment
+    assert '<dd data-score="similarity">0.75</dd>' in fragment
+    assert "Latest approved version</h3>" not in fragment  # it has one: its number is shown
+    assert f"Latest approved version (v{old.version})" in fragment
+    rows = re.findall(r'<tr class="change-(\w+)"><th scope="row"><code>([\w.]+)</code>', fragment)
+    assert rows == [("changed", "meta.lang"), ("removed", "tags"), ("changed", "title")]
+    assert "&#34;Old&#34;" in fragment or '"Old"' in fragment
+    explained = fragment[fragment.index(f'data-rule="{rule.id}"') :]
+    assert "doubtful llm" in fragment
+    assert "the rule that decides it now is doubtful llm" in fragment
+    leaves = re.findall(
+        r"<td>(source|confidence)</td><td>(\w+)</td><td><code>(.*?)</code></td>"
+        r"<td><code>(.*?)</code></td>\s*<td>(\w+)</td>",
+        explained,
+    )
+    assert leaves == [
+        ("source", "eq", '"llm"', '"llm"', "true"),
+        ("confidence", "lt", "0.5", "0.4", "true"),
+    ]
+    alone = (await app_client.get(f"/ui/review/{lonely.id}/why")).text
+    assert "No approved version yet." in alone
+    assert "no enabled rule decides it now" in alone  # source `test`: the rule says false
+    assert ">false</td>" in alone
+    missing = await app_client.get("/ui/review/999999/why")
+    assert missing.status_code == 404
+
+
+async def test_the_queue_filters_by_source_and_deciding_rule_and_keeps_them(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    rule = await _escalating_rule(pool)
+    escalated = await submit_version(pool, _version("e-1", source="llm"))
+    from_crm = await submit_version(pool, _version("p-1", source="crm", confidence=0.9))
+    await _run_to_the_end(pool)
+    async with pool.acquire() as conn:
+        assert (await get_version(conn, escalated.id)).rule_id == rule.id
+    await _sign_in(app_client, pool, Role.OPERATOR)
+    everything = (await app_client.get("/ui/review")).text
+    assert everything.index("topic e-1 v1") < everything.index("topic p-1 v1")  # escalated first
+    by_rule = (await app_client.get("/ui/review", params={"rule": str(rule.id)})).text
+    assert "topic e-1 v1" in by_rule
+    assert "topic p-1 v1" not in by_rule
+    assert f'<option value="{rule.id}" selected>doubtful llm</option>' in by_rule
+    assert "Escalated by" in by_rule
+    by_source = (await app_client.get("/ui/review", params={"source": "crm"})).text
+    assert "topic p-1 v1" in by_source
+    assert "topic e-1 v1" not in by_source
+    assert 'id="r-source" name="source" value="crm"' in by_source
+    # The filters ride along with a decision: back to the same filtered queue.
+    assert 'name="back" value="/ui/review?status=&amp;entity_type=&amp;source=crm&amp;rule="' in (
+        by_source
+    )
+    answer = await app_client.post(
+        f"/ui/review/{from_crm.id}/approve",
+        data={"csrf_token": _csrf(by_source), "back": "/ui/review?source=crm"},
+    )
+    assert answer.headers["location"] == "/ui/review?source=crm"
+    nothing = (await app_client.get("/ui/review", params={"source": "crm"})).text
+    assert "Nothing to review." in nothing
+    pending_only = (await app_client.get("/ui/review", params={"status": "pending"})).text
+    assert "topic e-1 v1" not in pending_only
+
+
+async def test_the_queue_pages_escalated_then_pending(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """Past a page (50), `Next page` continues where it stopped, escalated before pending."""
+    await _escalating_rule(pool)
+    await submit_versions(pool, [_version(f"e-{i}", source="llm") for i in range(30)])
+    await _run_to_the_end(pool)
+    await submit_versions(pool, [_version(f"p-{i}", confidence=0.9) for i in range(30)])
+    await _sign_in(app_client, pool, Role.VIEWER)
+    first = (await app_client.get("/ui/review")).text
+    seen = re.findall(r'<h2 id="v-\d+-h">topic ([ep])-(\d+) v1', first)
+    assert len(seen) == 50
+    assert [kind for kind, _ in seen] == ["e"] * 30 + ["p"] * 20
+    following = re.search(r'href="(/ui/review\?[^"]*after=pending-\d+)">Next page<', first)
+    assert following, "no next page"
+    second = (await app_client.get(following.group(1).replace("&amp;", "&"))).text
+    rest = re.findall(r'<h2 id="v-\d+-h">topic ([ep])-(\d+) v1', second)
+    assert rest == [("p", str(i)) for i in range(20, 30)]
+    assert "Next page" not in second
+    assert "First page" in second
+
+
+async def test_approve_selected_reports_who_had_decided_the_others(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """A selection through the API's bulk decision: each decided version audited under the
+    user; one someone else decided meanwhile is left as it was, and the page names them."""
+    ids = await submit_versions(pool, [_version(f"b-{i}") for i in range(3)])
+    await decide_version(pool, ids[1], PersonAction.REJECT, "user:quicker", "dup")
+    name, _ = await _sign_in(app_client, pool, Role.OPERATOR)
+    queue = await app_client.get("/ui/review")
+    assert '<button type="submit" name="verb" value="approve">Approve selected</button>' in (
+        queue.text
+    )
+    answer = await app_client.post(
+        "/ui/review/selected",
+        data={"csrf_token": _csrf(queue.text), "verb": "approve", "ids": [str(i) for i in ids]},
+    )
+    assert answer.status_code == 200
+    assert f'data-decided="{ids[0]}"' in answer.text
+    assert f'data-decided="{ids[2]}"' in answer.text
+    assert f'data-decided="{ids[1]}"' not in answer.text
+    taken = re.search(rf'<li data-taken="{ids[1]}">(.*?)</li>', answer.text)
+    assert taken, answer.text
+    assert "rejected by user:quicker" in taken.group(1)
+    assert "Nothing to review." in answer.text  # the queue again, now empty
+    async with pool.acquire() as conn:
+        stored = {i: await get_version(conn, i) for i in ids}
+    assert [stored[i].status for i in ids] == [
+        VersionStatus.APPROVED,
+        VersionStatus.REJECTED,  # nothing overwritten
+        VersionStatus.APPROVED,
+    ]
+    assert stored[ids[1]].decided_by == "user:quicker"
+    audit = (await app_client.get("/ui/audit", params={"actor": f"user:{name}"})).text
+    assert audit.count(f"<td>user:{name}</td><td>approve</td>") == 2
+
+
+async def test_a_selection_is_refused_empty_forged_or_by_a_viewer(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    (version_id,) = await submit_versions(pool, [_version("s-1")])
+    await _sign_in(app_client, pool, Role.OPERATOR)
+    csrf = _csrf((await app_client.get("/ui/review")).text)
+    empty = await app_client.post(
+        "/ui/review/selected", data={"csrf_token": csrf, "verb": "approve"}
+    )
+    assert empty.status_code == 422
+    assert "ids" in empty.text
+    forged = await app_client.post(
+        "/ui/review/selected", data={"verb": "approve", "ids": [str(version_id)]}
+    )
+    assert forged.status_code == 403
+    transport = httpx.ASGITransport(app=app_client.app)  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as viewer:
+        await _sign_in(viewer, pool, Role.VIEWER)
+        page = (await viewer.get("/ui/review")).text
+        assert "Approve selected" not in page
+        assert 'name="ids"' not in page
+        denied = await viewer.post(
+            "/ui/review/selected",
+            data={"csrf_token": _csrf(page), "verb": "approve", "ids": [str(version_id)]},
+        )
+    assert denied.status_code == 403
+    async with pool.acquire() as conn:
+        assert (await get_version(conn, version_id)).status is VersionStatus.PENDING
+
+
+async def test_a_final_run_page_stops_polling_and_shows_its_timeline(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    rule = await _escalating_rule(pool)
+    await submit_versions(pool, [_version(f"r-{i}", source="llm") for i in range(3)])
+    run_id = await _run_to_the_end(pool)
+    await _sign_in(app_client, pool, Role.OPERATOR)
+    page = (await app_client.get(f"/ui/runs/{run_id}")).text
+    fragment = (await app_client.get(f"/ui/runs/{run_id}/numbers")).text
+    for html in (page, fragment):
+        assert "hx-get" not in html  # final: nothing polls any more
+        assert "hx-trigger" not in html
+        assert '<dd data-field="state">COMPLETED</dd>' in html
+        assert ">Cancel<" not in html
+    timeline = re.findall(r'<li data-step="(\w+)">', fragment)
+    assert timeline == ["requested", "started", "heartbeat", "finished"]
+    assert f"<td>{rule.name}</td><td>1</td><td>3</td>" in fragment
+    assert '<td data-action="escalate">3</td>' in fragment

@@ -36,6 +36,7 @@ from app.i18n import LOCALES_DIR, SOURCE_LANGUAGE, languages
 from app.models import (
     BulkDecisionRequest,
     EntityType,
+    JobView,
     Principal,
     Role,
     Run,
@@ -307,9 +308,26 @@ async def overview(who: CurrentViewer, period: Annotated[int, Query()] = 7) -> H
         period=days,
         state=state,
         health=health,
-        jobs=[job for _, job in jobs if job.next_run_at is not None],
+        fires=await _next_fires(who, [job for _, job in jobs if job.enabled][:5]),
         runs=[RunView.of(run) for run in runs],
     )
+
+
+async def _next_fires(who: Viewer, jobs: list[JobView]) -> list[tuple[JobView, Any, bool]]:
+    """Each enabled job's next fire: the scheduler's registered one, or else its cron's (with
+    no scheduler running nothing fires; the page says which is which)."""
+    fires = []
+    for job in jobs:
+        if job.next_run_at is not None:
+            fires.append((job, job.next_run_at, True))
+            continue
+        try:
+            upcoming = await job_service.next_fires(_pool(who.request), job.id, 1)
+        except AppError:
+            continue  # removed meanwhile
+        if upcoming:
+            fires.append((job, upcoming[0], False))
+    return sorted(fires, key=lambda fire: fire[1])
 
 
 @router.post("/brake/pause")

@@ -499,3 +499,17 @@ async def test_a_final_run_page_stops_polling_and_shows_its_timeline(
     assert timeline == ["requested", "started", "heartbeat", "finished"]
     assert f"<td>{rule.name}</td><td>1</td><td>3</td>" in fragment
     assert '<td data-action="escalate">3</td>' in fragment
+
+
+async def test_the_overview_shows_the_next_fires_even_without_a_scheduler(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """No scheduler has registered the jobs: their cron's next fire is shown, and said so."""
+    await create_job(pool, JobIn(id="nightly", name="Nightly", cron="0 3 * * *"), "test", "UTC")
+    await _sign_in(app_client, pool, Role.VIEWER)
+    page = (await app_client.get("/ui")).text
+    fire = re.search(r'<dd data-next-fire="nightly"><time datetime="([^"]+)">', page)
+    assert fire, page
+    assert fire.group(1).endswith("T03:00:00+00:00")
+    assert "not registered with a scheduler" in page
+    assert 'data-next-fire="daily-automation"' in page  # the default job

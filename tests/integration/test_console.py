@@ -513,3 +513,30 @@ async def test_the_overview_shows_the_next_fires_even_without_a_scheduler(
     assert fire.group(1).endswith("T03:00:00+00:00")
     assert "not registered with a scheduler" in page
     assert 'data-next-fire="daily-automation"' in page  # the default job
+
+
+async def test_the_audit_filters_by_time_like_the_api_and_pages(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    ids = await submit_versions(pool, [_version(f"a-{i}") for i in range(52)])
+    for version_id in ids:
+        await decide_version(pool, version_id, PersonAction.APPROVE, "user:auditor", None)
+    await _sign_in(app_client, pool, Role.VIEWER)
+    first = (await app_client.get("/ui/audit", params={"actor": "user:auditor"})).text
+    assert first.count("<td>user:auditor</td>") == 50
+    older = re.search(r'href="(/ui/audit\?[^"]*before=\d+)">Older entries<', first)
+    assert older, "no older page"
+    assert "actor=user%3Aauditor" in older.group(1)
+    second = (await app_client.get(older.group(1).replace("&amp;", "&"))).text
+    assert second.count("<td>user:auditor</td>") == 2
+    assert "Newest entries" in second
+    future = await app_client.get(
+        "/ui/audit", params={"actor": "user:auditor", "since": "2999-01-01T00:00"}
+    )
+    assert future.status_code == 200
+    assert "No entries." in future.text
+    past = await app_client.get("/ui/audit", params={"until": "2000-01-01T00:00:00"})
+    assert "No entries." in past.text
+    garbled = await app_client.get("/ui/audit", params={"since": "yesterday"})
+    assert garbled.status_code == 422
+    assert "not applied: since" in garbled.text

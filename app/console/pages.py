@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
@@ -84,6 +85,10 @@ PAGES = (
     ("rules", "/ui/rules", "Rules"),
 )
 PAGE_SIZE = 50
+# Past this many enabled rules the queue loads each version's explain when it is opened,
+# so that a page of 50 versions stays small (the summary still names the deciding rule).
+EXPLAIN_INLINE_RULES = 12
+VersionId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1)]
 ACTIVE_STATES = (RunState.PENDING, RunState.SCHEDULED, RunState.EXECUTING)
 
 
@@ -646,20 +651,35 @@ async def _review(
         query=urlencode(filters),
         first_page=cursor is None,
         rules={rule.id: rule for rule in rules},
+        explain_inline=EXPLAIN_INLINE_RULES,
         report=report,
         verb=verb,
     )
 
 
 @router.get("/review/{version_id}/why")
-async def review_why(who: CurrentViewer, version_id: int) -> HTMLResponse:
-    """One version's fragment of the queue: scores, snapshot beside the latest approved
-    version, what changes, and the explain of every enabled rule."""
+async def review_why(who: CurrentViewer, version_id: VersionId) -> HTMLResponse:
+    """One version as the queue shows it: scores, snapshot beside the latest approved
+    version, what changes, and the explain of every enabled rule (a fragment for htmx, a
+    page of its own otherwise)."""
     try:
         item = await review_service.review_item(_pool(who.request), version_id)
     except AppError as exc:
         return refused(who, exc, "/ui/review")
-    return render(who, who.request, "_review_item.html", item=item)
+    if who.request.headers.get("hx-request"):
+        return render(who, who.request, "_review_item.html", item=item)
+    return render(who, who.request, "review_version.html", page="review", item=item)
+
+
+@router.get("/review/{version_id}/explain")
+async def review_explain(who: CurrentViewer, version_id: VersionId) -> HTMLResponse:
+    """The explain part alone: what the queue loads when its `Why` is opened and there are
+    more enabled rules than it renders inline."""
+    try:
+        item = await review_service.review_item(_pool(who.request), version_id)
+    except AppError as exc:
+        return refused(who, exc, "/ui/review")
+    return render(who, who.request, "_review_why.html", e=item.explanation)
 
 
 @router.post("/review/selected")

@@ -94,6 +94,22 @@ def rules(settings: Settings) -> None:
     with_pool(settings, create)
 
 
+def many_rules(settings: Settings, count: int) -> None:
+    """`count` enabled rules `rule 0`... that approve only versions of confidence 0.99 and up."""
+
+    async def create(pool: Pool) -> None:
+        for index in range(count):
+            body = {
+                "name": f"rule {index}",
+                "priority": index,
+                "action": "approve",
+                "conditions": {"field": "confidence", "op": "gte", "value": 0.99},
+            }
+            await create_rule(pool, RuleBody.model_validate(body), "user:seed")
+
+    with_pool(settings, create)
+
+
 @dataclass(frozen=True)
 class Seeded:
     run_id: uuid.UUID  # a COMPLETED run that approved and escalated some versions

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.config import Settings
+from app.console.pages import EXPLAIN_INLINE_RULES
 from app.models import Role
 from tests.browser import seed
 from tests.browser.conftest import STEP_TIMEOUT_MS, OfflineContext
@@ -208,4 +209,23 @@ def test_approve_selected_by_keyboard(
         headers={"Authorization": f"Bearer {admin_secret}"},
     ).json()
     assert sorted(entry["version_id"] for entry in audit["items"]) == [ids[0], ids[2]]
+    assert offline.page_errors == []
+
+
+@pytest.mark.timeout(180)
+def test_with_many_rules_opening_why_loads_the_explain_in_place(
+    api_url: str, offline: OfflineContext, admin_secret: str, settings: Settings
+) -> None:
+    seed.many_rules(settings, EXPLAIN_INLINE_RULES + 1)
+    seed.versions(settings, [{"entity_id": "many-1"}])
+    page = offline.context.new_page()
+    sign_in(page, api_url, admin_secret)
+    page.goto(f"{api_url}/ui/review")
+    page.wait_for_load_state("load")
+    _no_reload_marker(page)
+    page.get_by_text("Why: no enabled rule decides it now").click()
+    tables = page.get_by_role("table").filter(has=page.get_by_text(re.compile("^rule 0 ")))
+    expect(tables).to_have_count(1)
+    expect(page.locator("table[data-rule]")).to_have_count(EXPLAIN_INLINE_RULES + 1)
+    assert _still_the_same_page(page)
     assert offline.page_errors == []

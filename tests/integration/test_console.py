@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from app.console.pages import EXPLAIN_INLINE_RULES
 from app.db import Pool
 from app.models import EntityType, JobIn, Role, Rule, VersionIn, VersionStatus
 from app.repositories.versions import get_version
@@ -277,6 +278,9 @@ async def test_a_triggered_run_has_a_page_that_polls_while_active(
 # --- the review queue: scores, diff, explain, filters, selection; the run page -------------------
 
 
+HTMX = {"HX-Request": "true"}
+
+
 async def _escalating_rule(pool: Pool) -> Rule:
     """An enabled rule that escalates the versions from source `llm` under 0.5 confidence."""
     body = RuleBody.model_validate(
@@ -328,8 +332,10 @@ async def test_a_review_item_shows_its_scores_its_diff_and_why(
     )
     lonely = await submit_version(pool, _version("t-10", data={"title": "First"}))
     await _sign_in(app_client, pool, Role.VIEWER)
-    fragment = (await app_client.get(f"/ui/review/{new.id}/why")).text
+    fragment = (await app_client.get(f"/ui/review/{new.id}/why", headers=HTMX)).text
     assert "<h1>" not in fragment
+    page = (await app_client.get(f"/ui/review/{new.id}/why")).text  # without htmx: a page
+    assert f"<h1>Version {new.id}</h1>" in page
     assert '<dd data-score="confidence">0.4</dd>' in fragment
     assert '<dd data-score="similarity">0.75</dd>' in fragment
     assert "Latest approved version</h3>" not in fragment  # it has one: its number is shown
@@ -349,7 +355,7 @@ async def test_a_review_item_shows_its_scores_its_diff_and_why(
         ("source", "eq", '"llm"', '"llm"', "true"),
         ("confidence", "lt", "0.5", "0.4", "true"),
     ]
-    alone = (await app_client.get(f"/ui/review/{lonely.id}/why")).text
+    alone = (await app_client.get(f"/ui/review/{lonely.id}/why", headers=HTMX)).text
     assert "No approved version yet." in alone
     assert "no enabled rule decides it now" in alone  # source `test`: the rule says false
     assert ">false</td>" in alone
@@ -540,3 +546,28 @@ async def test_the_audit_filters_by_time_like_the_api_and_pages(
     garbled = await app_client.get("/ui/audit", params={"since": "yesterday"})
     assert garbled.status_code == 422
     assert "not applied: since" in garbled.text
+
+
+async def test_with_many_rules_the_queue_loads_each_explain_when_opened(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """Past EXPLAIN_INLINE_RULES enabled rules the page names the deciding rule and loads
+    the per-condition tables on opening (with a link to them for a browser without htmx)."""
+    for index in range(EXPLAIN_INLINE_RULES + 1):
+        body = {
+            "name": f"rule {index}",
+            "priority": index,
+            "action": "approve",
+            "conditions": {"field": "confidence", "op": "gte", "value": 0.99},
+        }
+        await create_rule(pool, RuleBody.model_validate(body), "test")
+    version = await submit_version(pool, _version("many-1"))
+    await _sign_in(app_client, pool, Role.VIEWER)
+    queue = (await app_client.get("/ui/review")).text
+    assert f'hx-get="/ui/review/{version.id}/explain"' in queue
+    assert f'href="/ui/review/{version.id}/why"' in queue
+    assert "data-rule=" not in queue
+    assert "no enabled rule decides it now" in queue
+    explained = (await app_client.get(f"/ui/review/{version.id}/explain", headers=HTMX)).text
+    assert explained.count("data-rule=") == EXPLAIN_INLINE_RULES + 1
+    assert "<td>confidence</td><td>gte</td><td><code>0.99</code></td>" in explained

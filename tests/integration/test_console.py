@@ -571,3 +571,32 @@ async def test_with_many_rules_the_queue_loads_each_explain_when_opened(
     explained = (await app_client.get(f"/ui/review/{version.id}/explain", headers=HTMX)).text
     assert explained.count("data-rule=") == EXPLAIN_INLINE_RULES + 1
     assert "<td>confidence</td><td>gte</td><td><code>0.99</code></td>" in explained
+
+
+async def test_cancel_while_active_then_the_page_is_final(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """A waiting run (no worker here) is cancelled from its page, audited as the user; its
+    page is final afterwards (no Cancel, no polling), and a second cancel is refused 409."""
+    name, _ = await _sign_in(app_client, pool, Role.OPERATOR)
+    runs = await app_client.get("/ui/runs")
+    csrf = _csrf(runs.text)
+    location = (await app_client.post("/ui/runs/trigger", data={"csrf_token": csrf})).headers[
+        "location"
+    ]
+    active = (await app_client.get(location)).text
+    assert ">Cancel</button>" in active
+    assert 'hx-trigger="every 1s"' in active
+    answer = await app_client.post(f"{location}/cancel", data={"csrf_token": csrf})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == location
+    final = (await app_client.get(location)).text
+    assert '<dd data-field="state">FAILED</dd>' in final
+    assert '<dd class="error" data-field="error">cancelled</dd>' in final
+    assert ">Cancel</button>" not in final
+    assert "hx-trigger" not in final
+    again = await app_client.post(f"{location}/cancel", data={"csrf_token": csrf})
+    assert again.status_code == 409
+    assert "already FAILED" in again.text
+    audit = (await app_client.get("/ui/audit", params={"actor": f"user:{name}"})).text
+    assert "<td>run.cancel</td>" in audit

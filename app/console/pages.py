@@ -318,10 +318,10 @@ async def overview(who: CurrentViewer, period: Annotated[int, Query()] = 7) -> H
     )
 
 
-async def _next_fires(who: Viewer, jobs: list[JobView]) -> list[tuple[JobView, Any, bool]]:
+async def _next_fires(who: Viewer, jobs: list[JobView]) -> list[tuple[JobView, dt.datetime, bool]]:
     """Each enabled job's next fire: the scheduler's registered one, or else its cron's (with
     no scheduler running nothing fires; the page says which is which)."""
-    fires = []
+    fires: list[tuple[JobView, dt.datetime, bool]] = []
     for job in jobs:
         if job.next_run_at is not None:
             fires.append((job, job.next_run_at, True))
@@ -719,7 +719,7 @@ async def decide_selected(  # noqa: PLR0917 - the selection, the decision and th
 @router.post("/review/{version_id}/{verb}")
 async def decide(
     who: Acting,
-    version_id: int,
+    version_id: VersionId,
     verb: str,
     reason: Annotated[str, Form(max_length=1000)] = "",
     back: Annotated[str, Form(max_length=1000)] = "",

@@ -192,9 +192,19 @@ def render(
         language=who.language if who else _language(request),
         Role=Role,
         csrf_field=CSRF_FIELD,
+        here=_here(request),
         **values,
     )
     return HTMLResponse(page, status_code=status)
+
+
+def _here(request: Request) -> str:
+    """Where the language switch comes back to: this page with its filters, or the overview
+    after a form's answer (a POST's URL cannot be reloaded)."""
+    if request.method != "GET":
+        return "/ui"
+    query = request.url.query
+    return f"{request.url.path}?{query}" if query else request.url.path
 
 
 def _status_of(exc: AppError) -> int:

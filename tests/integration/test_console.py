@@ -600,3 +600,18 @@ async def test_cancel_while_active_then_the_page_is_final(
     assert "already FAILED" in again.text
     audit = (await app_client.get("/ui/audit", params={"actor": f"user:{name}"})).text
     assert "<td>run.cancel</td>" in audit
+
+
+async def test_the_language_switch_comes_back_to_the_filtered_page(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    await _sign_in(app_client, pool, Role.VIEWER)
+    page = (await app_client.get("/ui/review", params={"source": "crm", "status": "pending"})).text
+    switch = re.search(r'<form method="post" action="(/ui/language\?back=[^"]+)"', page)
+    assert switch, page
+    answer = await app_client.post(switch.group(1).replace("&amp;", "&"), data={"language": "uk"})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/review?source=crm&status=pending"
+    translated = (await app_client.get(answer.headers["location"])).text
+    assert "<h1>Черга перегляду</h1>" in translated
+    assert 'id="r-source" name="source" value="crm"' in translated

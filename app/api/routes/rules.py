@@ -60,7 +60,7 @@ PreviewRequest = Annotated[
 ]
 
 
-def _preview_slots(request: Request) -> PreviewSlots:
+def preview_slots(request: Request) -> PreviewSlots:
     """The api's preview slots, made at the first preview (one set per app)."""
     slots: PreviewSlots | None = getattr(request.app.state, "preview_slots", None)
     if slots is None:
@@ -85,7 +85,7 @@ class Problem(BaseModel):
 async def preview(
     pool: DbPool,
     settings: AppSettings,
-    slots: Annotated[PreviewSlots, Depends(_preview_slots)],
+    slots: Annotated[PreviewSlots, Depends(preview_slots)],
     body: Annotated[PreviewRequest, Body()],
 ) -> PreviewAnswer:
     stored = body.rule_id if isinstance(body, PreviewByRuleId) else None

@@ -23,7 +23,7 @@ from app.services.jobs import create_job
 from app.services.rules import create_rule
 from app.services.tokens import create_token
 from app.services.versions import submit_versions
-from tests.browser.conftest import OfflineContext
+from tests.browser.conftest import STEP_TIMEOUT_MS, OfflineContext
 from tests.browser.test_console_pages import SCREENSHOTS, UPDATE_SCREENSHOTS, _axe, sign_in
 
 T = TypeVar("T")
@@ -137,7 +137,7 @@ def test_a_rule_from_a_template_with_its_preview_following_the_threshold(
     page.get_by_label("Name", exact=True).fill("Very High Confidence")
     page.get_by_label("Enabled", exact=True).check()
     _shot(page, tmp_path, "console-rule-editor.png")
-    page.get_by_role("button", name="Save rule").click()
+    page.get_by_label("Name", exact=True).press("Enter")  # saves: Enter is no tree edit
     expect(page.get_by_role("heading", name="Rules", level=1)).to_be_visible()
     row = page.get_by_role("row").filter(has_text="Very High Confidence")
     expect(row).to_contain_text("approve")
@@ -189,6 +189,39 @@ def test_a_schedule_created_with_its_cron_checked_then_paused_and_resumed(
         expect(rows.filter(has_text=action)).to_have_count(1)
     assert offline.aborted == []
     assert offline.page_errors == []
+
+
+@pytest.mark.timeout(180)
+def test_the_rule_editor_works_without_javascript(
+    api_url: str, browser: Browser, admin: str
+) -> None:
+    """Plain HTML forms: each tree edit and `Preview` is a full round trip; Save saves."""
+    context = browser.new_context(java_script_enabled=False)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    offline = OfflineContext(context)
+    try:
+        page = context.new_page()
+        sign_in(page, api_url, admin)
+        page.goto(f"{api_url}/ui/rules/new?template=Low+Confidence+Reject")
+        # conf < 0.5 or sim < 0.3: 0.2 and 0.4; the urgent 0.2 is escalated first.
+        expect(_number(page, 0)).to_have_text("2")
+        expect(_number(page, 1)).to_have_text("1")
+        page.get_by_role("button", name="Add condition (Conditions)").click()
+        added = page.get_by_role("group", name="Condition 3")
+        expect(added.get_by_label("Field", exact=True)).to_be_focused()  # autofocus
+        added.get_by_label("Operator", exact=True).select_option("lt")
+        added.get_by_label("Value", exact=True).fill("0.6")
+        page.get_by_role("button", name="Preview", exact=True).click()
+        expect(_number(page, 0)).to_have_text("3")  # conf < 0.6 too: 0.55
+        page.get_by_role("button", name="Remove Condition 1").click()
+        expect(page.get_by_role("group", name="Condition 3")).to_have_count(0)
+        page.get_by_label("Name", exact=True).fill("Reject below 0.6")
+        page.get_by_role("button", name="Save rule").click()
+        expect(page.get_by_role("heading", name="Rules", level=1)).to_be_visible()
+        expect(page.get_by_role("link", name="Reject below 0.6")).to_be_visible()
+        assert offline.aborted == []
+    finally:
+        context.close()
 
 
 @pytest.mark.timeout(240)

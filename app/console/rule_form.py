@@ -173,7 +173,9 @@ def tree_json(node: DraftNode) -> dict[str, Any]:
     if node.is_group:
         return {node.kind: [tree_json(child) for child in node.children]}
     name = f"{DATA}.{node.key}" if node.field == DATA else node.field
-    return {"field": name, "op": node.op, "value": parse_value(name, node.op, node.value)}
+    value = parse_value(name, node.op, node.value)
+    leaf: dict[str, Any] = {"field": name, "op": node.op}
+    return leaf if value is None else {**leaf, "value": value}
 
 
 def parse_value(field_name: str, op: str, text: str) -> Any:

@@ -499,3 +499,26 @@ async def test_schedule_forms_need_the_csrf_token_and_the_admin_role(
         answer = await app_client.post(path, data=form)
         assert answer.status_code == 403, path
         assert "admin role" in answer.text
+
+
+async def test_the_editors_speak_ukrainian(app_client: httpx.AsyncClient, pool: Pool) -> None:
+    await create_job(pool, JobIn(id="nightly", name="Nightly", cron="0 3 * * *"), "test", "UTC")
+    await _sign_in(app_client, pool, Role.ADMIN)
+    await app_client.post("/ui/language", data={"language": "uk"})
+    rule = await app_client.get("/ui/rules/new", params={"template": HIGH.name})
+    assert "<h1>Нове правило</h1>" in rule.text
+    for words in ("Додати умову", "Зберегти правило", "Попередній перегляд", "Вирішило б"):
+        assert words in rule.text, words
+    job = await app_client.get("/ui/schedules/new")
+    assert "<h1>Новий розклад</h1>" in job.text
+    assert "Зберегти розклад" in job.text
+
+
+async def test_an_unknown_rule_or_job_is_a_404_page(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    await _sign_in(app_client, pool, Role.ADMIN)
+    for path in ("/ui/rules/99999", "/ui/schedules/no-such-job/edit"):
+        answer = await app_client.get(path)
+        assert answer.status_code == 404, path
+        assert 'role="alert"' in answer.text

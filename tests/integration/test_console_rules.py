@@ -507,7 +507,7 @@ async def test_the_editors_speak_ukrainian(app_client: httpx.AsyncClient, pool: 
     await app_client.post("/ui/language", data={"language": "uk"})
     rule = await app_client.get("/ui/rules/new", params={"template": HIGH.name})
     assert "<h1>Нове правило</h1>" in rule.text
-    for words in ("Додати умову", "Зберегти правило", "Попередній перегляд", "Вирішило б"):
+    for words in ("Додати умову", "Зберегти правило", "Попередній перегляд", "Ключ даних"):
         assert words in rule.text, words
     job = await app_client.get("/ui/schedules/new")
     assert "<h1>Новий розклад</h1>" in job.text

@@ -275,6 +275,8 @@ def node_path(loc: tuple[str | int, ...]) -> str:
         tag = rest.pop(0)
         rest.pop(0)  # the key, spelled as the tag
         if tag == "not":
+            if not rest:
+                break  # about the `not` itself (none or several children)
             path += ".0"
         elif rest and isinstance(rest[0], int):
             path += f".{rest.pop(0)}"

@@ -114,6 +114,7 @@ def test_a_refusal_lands_on_the_node_it_is_about() -> None:
             "c.1.0.0.kind": "leaf", "c.1.0.0.field": "confidence", "c.1.0.0.op": "gte",
             "c.1.0.0.value": "80",
             "c.2.kind": "any",
+            "c.3.kind": "not",
         }
     )  # fmt: skip
     body, problems = rule_form.judge(
@@ -123,6 +124,7 @@ def test_a_refusal_lands_on_the_node_it_is_about() -> None:
     where = {problem.where: problem.msg for problem in problems}
     assert "did you mean 0.8?" in where["c.1.0.0"]
     assert "at least 1 item" in where["c.2"]
+    assert where["c.3"].startswith("a condition is")  # a `not` of nothing
     assert "at least 1 character" in where["name"]
 
 

@@ -100,10 +100,12 @@ async def _preview(
         timeout_ms = max(1, math.ceil(timeout_seconds * 1000))
         await conn.execute("SELECT set_config('statement_timeout', $1, true)", str(timeout_ms))
         enabled = await rule_repo.list_enabled_rules(conn)
-        if rule_id is not None:
-            stored = await rule_repo.get_rule(conn, rule_id)
+        known = rule_id if rule_id is not None else replacing
+        if known is not None:  # 404 for no such rule, 409 for a deleted one
+            stored = await rule_repo.get_rule(conn, known)
             if stored.deleted_at is not None:
-                raise ConflictError(f"rule {rule_id} was deleted")
+                raise ConflictError(f"rule {known} was deleted")
+        if rule_id is not None:
             candidate = stored.to_evaluate()
         else:
             assert body is not None  # noqa: S101 - one of the two, checked by the route

@@ -76,7 +76,8 @@ class Problem(BaseModel):
 @router.post(
     "/preview",
     openapi_extra=requires(Role.VIEWER),
-    summary="What a rule (unsaved, or {rule_id}) would do to the pending versions now",
+    summary="What a rule (unsaved, {rule_id}, or {rule_id, edited}) would do to the pending"
+    " versions now",
     responses={
         429: {"model": Problem, "description": "every preview slot is busy (Retry-After)"},
         503: {"model": Problem, "description": "the preview ran out of time (Retry-After)"},
@@ -88,6 +89,16 @@ async def preview(
     slots: Annotated[PreviewSlots, Depends(preview_slots)],
     body: Annotated[PreviewRequest, Body()],
 ) -> PreviewAnswer:
+    if isinstance(body, PreviewByRuleId) and body.edited is not None:
+        # An edit before it is saved: the edited body in the stored rule's place.
+        return await preview_rule(
+            pool,
+            body=body.edited,
+            rule_id=None,
+            timeout_seconds=settings.api.preview_timeout_seconds,
+            slots=slots,
+            replacing=body.rule_id,
+        )
     stored = body.rule_id if isinstance(body, PreviewByRuleId) else None
     return await preview_rule(
         pool,

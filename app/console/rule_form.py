@@ -285,18 +285,6 @@ def node_path(loc: tuple[str | int, ...]) -> str:
     return path
 
 
-def rule_json(form: Mapping[str, Any], tree: DraftNode) -> dict[str, Any]:
-    """The rule body the form describes, as the JSON an API client would send."""
-    return {
-        "name": _text(form, "name"),
-        "description": _text(form, "description"),
-        "enabled": _text(form, "enabled") == "true",
-        "priority": _text(form, "priority").strip(),
-        "action": _text(form, "action"),
-        "conditions": tree_json(tree),
-    }
-
-
 def judge(body: dict[str, Any]) -> tuple[RuleBody | None, list[Problem]]:
     """The rule body, or the rule language's problems with it (the API's 422 details)."""
     try:

@@ -84,16 +84,16 @@ def _values_from(form: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _preview(
-    who: Viewer, body: RuleBody, replacing: int | None
+    who: Viewer, body: RuleBody | None, replacing: int | None, stored: int | None = None
 ) -> tuple[PreviewAnswer | None, str]:
-    """The API's preview of `body` (as rule `replacing` when editing one), or why there is
-    none (every slot busy, out of time: the service's words)."""
+    """The API's preview of `body` (as rule `replacing` when editing one) or of the stored
+    rule `stored`, or why there is none (every slot busy, out of time: the service's words)."""
     request = who.request
     try:
         answer = await preview_rule(
             _pool(request),
             body=body,
-            rule_id=None,
+            rule_id=stored,
             timeout_seconds=request.app.state.settings.api.preview_timeout_seconds,
             slots=preview_slots(request),
             replacing=replacing,
@@ -229,13 +229,19 @@ async def rule_page(who: CurrentViewer, rule_id: int) -> HTMLResponse:
         return refused(who, exc, "/ui/rules")
     tree = rule_form.draft_of(rule.conditions)
     if not who.can(Role.ADMIN) or rule.deleted_at is not None:
+        # Read-only: the stored rule as it stands, previewed as the API's `{rule_id}` does.
+        preview, why = (None, "")
+        if rule.deleted_at is None:
+            preview, why = await _preview(who, None, None, stored=rule.id)
         return _editor(
             who,
             rule=rule,
             values=_values_of(rule.body()),
             tree=tree,
             problems=[],
-            judged=False,
+            preview=preview,
+            preview_problem=why,
+            judged=preview is not None or bool(why),
             revisions=revisions,
         )
     return await _judged_editor(who, rule, _values_of(rule.body()), tree, revisions=revisions)

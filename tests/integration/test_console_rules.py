@@ -112,6 +112,7 @@ async def test_rules_pages_show_edit_controls_to_admins_only(
     assert new.status_code == (200 if admin else 403)
     if not admin:
         assert "&#34;op&#34;: &#34;gte&#34;" in page.text  # the tree as the API shows it
+        assert 'data-stat="matched">0<' in page.text  # its preview, as `{rule_id}` answers
         assert "admin role" in new.text
 
 

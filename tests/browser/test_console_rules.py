@@ -37,8 +37,9 @@ def _in_thread(work: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, work).result(timeout=60)
 
 
-async def _prepare(settings: Settings) -> str:
-    """Pending versions of spread scores, an enabled rule, a job; answers an admin token."""
+async def _prepare(settings: Settings) -> dict[Role, str]:
+    """Pending versions of spread scores, an enabled rule, a job; answers an admin's and a
+    viewer's token."""
     pool = await create_pool(settings.database, "tests")
     try:
         await submit_versions(
@@ -71,14 +72,22 @@ async def _prepare(settings: Settings) -> str:
         await create_job(
             pool, JobIn(id="nightly", name="Nightly run", cron="0 3 * * *"), "test", "UTC"
         )
-        return (await create_token(pool, "rule-admin", Role.ADMIN, "test")).secret
+        return {
+            role: (await create_token(pool, f"rule-{role.value}", role, "test")).secret
+            for role in (Role.ADMIN, Role.VIEWER)
+        }
     finally:
         await pool.close()
 
 
 @pytest.fixture
-def admin(settings: Settings) -> str:
+def tokens(settings: Settings) -> dict[Role, str]:
     return _in_thread(_prepare(settings))
+
+
+@pytest.fixture
+def admin(tokens: dict[Role, str]) -> str:
+    return tokens[Role.ADMIN]
 
 
 def _shot(page: Page, tmp_path: Path, name: str) -> None:
@@ -226,10 +235,12 @@ def test_the_rule_editor_works_without_javascript(
 
 @pytest.mark.timeout(240)
 def test_axe_finds_no_serious_or_critical_violation_on_the_editors(
-    api_url: str, browser: Browser, admin: str
+    api_url: str, browser: Browser, tokens: dict[Role, str]
 ) -> None:
     """axe-core on the rule editor (from a template, blank, refused), a rule's page, the
-    schedule editor (with fires, with a refused cron) and a job's page, at 1280 and 400 px."""
+    schedule editor (with fires, with a refused cron) and a job's page, at 1280 and 400 px;
+    and a viewer's read-only rule and job pages."""
+    admin = tokens[Role.ADMIN]
     for width in (1280, 400):
         context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
         try:
@@ -260,6 +271,17 @@ def test_axe_finds_no_serious_or_critical_violation_on_the_editors(
             problems += _axe(page)
             page.goto(f"{api_url}/ui/schedules/nightly/edit")
             expect(page.get_by_role("heading", name="Schedule: Nightly run")).to_be_visible()
+            problems += _axe(page)
+            page.get_by_role("button", name="Sign out").click()
+            sign_in(page, api_url, tokens[Role.VIEWER])
+            page.goto(f"{api_url}/ui/schedules/nightly/edit")
+            expect(page.get_by_role("heading", name="Next fires")).to_be_visible()
+            problems += _axe(page)
+            page.goto(f"{api_url}/ui/rules")
+            page.get_by_role("link", name="Urgent Topic Escalate").click()
+            preview = page.get_by_role("region", name="Preview")
+            expect(preview.locator("dd").first).to_have_text("3")  # i = 0, 4, 8 are urgent
+            expect(page.get_by_role("button", name="Save rule")).to_have_count(0)
             problems += _axe(page)
         finally:
             context.close()

@@ -31,6 +31,7 @@ from app.services import jobs as job_service
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 FIRES_SHOWN = 5
+BY_CRON_MAX = 100  # the list computes no more than this many fires itself
 FIELDS = ("id", "name", "cron", "timezone", "task")
 
 
@@ -44,7 +45,28 @@ async def schedules_page(who: CurrentViewer) -> HTMLResponse:
     async with _pool(who.request).acquire() as conn:
         rows = await job_repo.list_jobs(conn, removed=False, after_seq=0, limit=500)
     jobs = [job for _, job in rows]
-    return render(who, who.request, "schedules.html", page="schedules", jobs=jobs)
+    return render(
+        who,
+        who.request,
+        "schedules.html",
+        page="schedules",
+        jobs=jobs,
+        by_cron=await _fires_by_cron(jobs),
+    )
+
+
+async def _fires_by_cron(jobs: list[JobView]) -> dict[str, Any]:
+    """The next fire by its cron of each enabled job no scheduler has registered (with no
+    scheduler running nothing fires: the page says which time is which)."""
+    fires: dict[str, Any] = {}
+    for job in [job for job in jobs if job.enabled and job.next_run_at is None][:BY_CRON_MAX]:
+        try:
+            upcoming = await job_service.check_schedule(job.cron, job.timezone, 1)
+        except InvalidInputError:
+            continue  # a zone this host no longer knows: the job's page says why
+        if upcoming:
+            fires[job.id] = upcoming[0]
+    return fires
 
 
 def _default_zone(who: Viewer) -> str:

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.db import create_pool
 from app.models import EntityType, JobIn, Role, VersionIn
 from app.rules.models import RuleBody
+from app.rules.templates import TEMPLATES
 from app.services.jobs import create_job
 from app.services.rules import create_rule
 from app.services.tokens import create_token
@@ -69,8 +70,18 @@ async def _prepare(settings: Settings) -> dict[Role, str]:
             ),
             "test",
         )
+        # A disabled rule (templates come disabled): listed, never shadowing a preview.
+        await create_rule(pool, TEMPLATES[1], "test")
         await create_job(
             pool, JobIn(id="nightly", name="Nightly run", cron="0 3 * * *"), "test", "UTC"
+        )
+        await create_job(
+            pool,
+            JobIn(
+                id="weekly-digest", name="Weekly digest", cron="30 6 * * 1", timezone="Europe/Kyiv"
+            ),
+            "test",
+            "UTC",
         )
         return {
             role: (await create_token(pool, f"rule-{role.value}", role, "test")).secret

@@ -416,6 +416,8 @@ async def test_schedule_pages_per_role(
     assert ("New schedule" in listing.text) is admin
     assert ('aria-label="Run now Nightly"' in listing.text) is role.allows(Role.OPERATOR)
     assert ('aria-label="Delete Nightly"' in listing.text) is admin
+    # No scheduler runs here: the next fire shown is the cron's, and says so.
+    assert "(by its cron)" in listing.text
     page = await app_client.get("/ui/schedules/nightly/edit")
     assert page.status_code == 200
     assert "<h1>Schedule: Nightly</h1>" in page.text

@@ -480,6 +480,11 @@ class PreviewByRuleId(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rule_id: int = Field(ge=1, le=2**31 - 1)
+    edited: RuleBody | None = Field(
+        default=None,
+        description="the rule as edited, not saved yet: previewed in the stored rule's place"
+        " (the stored version takes no part)",
+    )
 
 
 class Shadowing(BaseModel):

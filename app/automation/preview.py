@@ -68,16 +68,18 @@ async def preview_rule(
     rule_id: int | None,
     timeout_seconds: float,
     slots: PreviewSlots,
+    replacing: int | None = None,
 ) -> PreviewAnswer:
     """Preview an unsaved rule (`body`) or a stored one (`rule_id`, enabled or not) among the
-    enabled rules, as a run starting now would evaluate them.
+    enabled rules, as a run starting now would evaluate them. `body` with `replacing` (a
+    stored rule's id) is that rule as edited: the stored version then takes no part.
 
     Bounded: BusyError when `slots` are all taken; OutOfTimeError when it needs more than
     `timeout_seconds` (the server cancels its statements then)."""
     with slots.take():
         try:
             async with asyncio.timeout(timeout_seconds + CLIENT_MARGIN_SECONDS):
-                return await _preview(pool, body, rule_id, timeout_seconds)
+                return await _preview(pool, body, rule_id, timeout_seconds, replacing)
         except (TimeoutError, asyncpg.QueryCanceledError) as exc:
             raise OutOfTimeError(
                 f"the preview needed more than {timeout_seconds:g} s"
@@ -86,7 +88,11 @@ async def preview_rule(
 
 
 async def _preview(
-    pool: Pool, body: RuleBody | None, rule_id: int | None, timeout_seconds: float
+    pool: Pool,
+    body: RuleBody | None,
+    rule_id: int | None,
+    timeout_seconds: float,
+    replacing: int | None,
 ) -> PreviewAnswer:
     async with transaction(pool) as conn:
         # Local to this transaction: the pooled connection goes back without it.
@@ -94,15 +100,17 @@ async def _preview(
         timeout_ms = max(1, math.ceil(timeout_seconds * 1000))
         await conn.execute("SELECT set_config('statement_timeout', $1, true)", str(timeout_ms))
         enabled = await rule_repo.list_enabled_rules(conn)
-        if rule_id is not None:
-            stored = await rule_repo.get_rule(conn, rule_id)
+        known = rule_id if rule_id is not None else replacing
+        if known is not None:  # 404 for no such rule, 409 for a deleted one
+            stored = await rule_repo.get_rule(conn, known)
             if stored.deleted_at is not None:
-                raise ConflictError(f"rule {rule_id} was deleted")
+                raise ConflictError(f"rule {known} was deleted")
+        if rule_id is not None:
             candidate = stored.to_evaluate()
         else:
             assert body is not None  # noqa: S101 - one of the two, checked by the route
             candidate = RuleToEvaluate(
-                id=UNSAVED_RULE_ID,
+                id=replacing or UNSAVED_RULE_ID,
                 revision=0,
                 priority=body.priority,
                 action=body.action.value,

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
+from app.console import rules, schedules
 from app.console.pages import CsrfRefused, SignInRequired, router
 from app.console.security import SecurityHeadersMiddleware
 from app.console.session import Signer
@@ -25,6 +26,8 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     """Mount the console on `app`: pages under /ui, files under /ui/static, `/` -> /ui."""
     app.state.console_signer = Signer(settings.console)
     app.include_router(router)
+    app.include_router(rules.router)
+    app.include_router(schedules.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(SignInRequired, _to_sign_in)

@@ -57,7 +57,6 @@ from app.repositories import tokens as token_repo
 from app.repositories import versions as version_repo
 from app.services import jobs as job_service
 from app.services import review as review_service
-from app.services import rules as rule_service
 from app.services import versions as version_service
 from app.services.review import (
     QUEUE_ORDER,
@@ -491,47 +490,6 @@ async def cancel(who: Acting, run_id: uuid.UUID) -> Response:
     return done(back)
 
 
-# --- schedules ----------------------------------------------------------------------------------
-
-
-@router.get("/schedules")
-async def schedules_page(who: CurrentViewer) -> HTMLResponse:
-    async with _pool(who.request).acquire() as conn:
-        rows = await job_repo.list_jobs(conn, removed=False, after_seq=0, limit=500)
-    jobs = [job for _, job in rows]
-    return render(who, who.request, "schedules.html", page="schedules", jobs=jobs)
-
-
-@router.post("/schedules/{job_id}/{verb}")
-async def schedule_action(who: Acting, job_id: str, verb: str) -> Response:
-    pool = _pool(who.request)
-    actor = who.principal.actor
-    needed = Role.ADMIN if verb == "delete" else Role.OPERATOR
-    if not who.can(needed):
-        return refused(who, _denied(needed, who), "/ui/schedules")
-    try:
-        if verb == "pause":
-            await job_service.set_job_enabled(pool, job_id, actor, enabled=False)
-        elif verb == "resume":
-            await job_service.set_job_enabled(pool, job_id, actor, enabled=True)
-        elif verb == "run":
-            answer = await job_service.run_job_now(
-                pool,
-                who.request.app.state.publisher,
-                job_id,
-                actor=actor,
-                token_name=who.principal.name,
-            )
-            return done(f"/ui/runs/{answer.run_id}")
-        elif verb == "delete":
-            await job_service.remove_job(pool, job_id, actor)
-        else:
-            return HTMLResponse("unknown action", status_code=404)
-    except AppError as exc:
-        return refused(who, exc, "/ui/schedules")
-    return done("/ui/schedules")
-
-
 # --- audit --------------------------------------------------------------------------------------
 
 
@@ -755,37 +713,6 @@ async def decide(
     except AppError as exc:
         return refused(who, exc, queue)
     return done(queue)
-
-
-# --- rules --------------------------------------------------------------------------------------
-
-
-@router.get("/rules")
-async def rules_page(who: CurrentViewer) -> HTMLResponse:
-    async with _pool(who.request).acquire() as conn:
-        rules = await rule_repo.list_rules(conn, after=None, include_deleted=False, limit=500)
-        latest = await run_repo.list_runs(
-            conn, state=RunState.COMPLETED, trigger=None, job_id=None, before_seq=None, limit=1
-        )
-    matches = {}
-    if latest:
-        matches = {item.rule_id: item.matched for item in RunView.of(latest[0]).rules}
-    return render(who, who.request, "rules.html", page="rules", rules=rules, matches=matches)
-
-
-@router.post("/rules/{rule_id}/{verb}")
-async def rule_action(who: Acting, rule_id: int, verb: str) -> Response:
-    if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui/rules")
-    if verb not in ("enable", "disable"):
-        return HTMLResponse("unknown action", status_code=404)
-    try:
-        await rule_service.set_rule_enabled(
-            _pool(who.request), rule_id, verb == "enable", who.principal.actor
-        )
-    except AppError as exc:
-        return refused(who, exc, "/ui/rules")
-    return done("/ui/rules")
 
 
 def _utc(moment: dt.datetime | None) -> str:

@@ -101,6 +101,19 @@ async def next_fires(pool: Pool, job_id: str, count: int) -> list[dt.datetime]:
     return [fire.astimezone(trigger.zone) for fire in fires]
 
 
+async def check_schedule(cron: str, timezone: str, count: int) -> list[dt.datetime]:
+    """The next `count` fires of `cron` in `timezone`, in that zone, as a job defined with them
+    would fire; InvalidInputError (the words create and update answer) when either is refused.
+    Off the event loop, as `_validated`: finding that a cron never fires costs CPU."""
+
+    def fires() -> list[dt.datetime]:
+        trigger = WallClockCronTrigger(validate_schedule(cron, timezone), timezone)
+        found = trigger.next_fires(min(count, NEXT_FIRES_MAX), dt.datetime.now(dt.UTC))
+        return [fire.astimezone(trigger.zone) for fire in found]
+
+    return await asyncio.to_thread(fires)
+
+
 async def run_job_now(
     pool: Pool, publisher: RunPublisher, job_id: str, *, actor: str, token_name: str
 ) -> TriggerAnswer:

@@ -218,3 +218,51 @@ async def test_rule_changes_need_the_admin_role(app_client, auth_headers):
     )
     assert response.status_code == 403
     assert (await app_client.get("/api/v1/automation/rules", headers=operator)).status_code == 200
+
+
+async def test_an_edit_is_previewed_in_the_stored_rules_place(app_client, admin, pool):
+    """`{rule_id, edited}` previews the edit before it is saved: the stored version of the
+    rule takes no part (it neither shadows the edit nor is listed); 404/409 for no such rule
+    or a deleted one, 422 for an edit the language refuses."""
+    preview = "/api/v1/automation/rules/preview"
+    items = [
+        {"entity_type": "topic", "entity_id": f"p-{i}", "confidence": c, "source": "t"}
+        for i, c in enumerate((0.3, 0.6, 0.95))
+    ]
+    assert (
+        await app_client.post("/api/v1/versions", json={"items": items}, headers=admin)
+    ).is_success
+    body = {
+        **HIGH_CONFIDENCE,
+        "enabled": True,
+        "conditions": {"field": "confidence", "op": "gte", "value": 0.9},
+    }
+    rule = (await app_client.post("/api/v1/automation/rules", json=body, headers=admin)).json()
+    edited = {
+        **body,
+        "priority": 5,
+        "conditions": {"field": "confidence", "op": "gte", "value": 0.5},
+    }
+    as_new = (await app_client.post(preview, json=edited, headers=admin)).json()
+    assert [s["rule_id"] for s in as_new["shadowed_by"]] == [rule["id"]]  # its stored self
+    answer = await app_client.post(
+        preview, json={"rule_id": rule["id"], "edited": edited}, headers=admin
+    )
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["matched"], answer.json()["would_decide"]) == (2, 2)
+    assert answer.json()["shadowed_by"] == []
+    wrong = {**edited, "conditions": {"field": "confidence", "op": "gte", "value": 80}}
+    refused = await app_client.post(
+        preview, json={"rule_id": rule["id"], "edited": wrong}, headers=admin
+    )
+    assert refused.status_code == 422
+    assert "did you mean 0.8?" in refused.text
+    missing = await app_client.post(
+        preview, json={"rule_id": 999_999, "edited": edited}, headers=admin
+    )
+    assert missing.status_code == 404
+    await app_client.delete(f"/api/v1/automation/rules/{rule['id']}", headers=admin)
+    gone = await app_client.post(
+        preview, json={"rule_id": rule["id"], "edited": edited}, headers=admin
+    )
+    assert gone.status_code == 409

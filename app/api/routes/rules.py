@@ -60,7 +60,7 @@ PreviewRequest = Annotated[
 ]
 
 
-def _preview_slots(request: Request) -> PreviewSlots:
+def preview_slots(request: Request) -> PreviewSlots:
     """The api's preview slots, made at the first preview (one set per app)."""
     slots: PreviewSlots | None = getattr(request.app.state, "preview_slots", None)
     if slots is None:
@@ -76,7 +76,8 @@ class Problem(BaseModel):
 @router.post(
     "/preview",
     openapi_extra=requires(Role.VIEWER),
-    summary="What a rule (unsaved, or {rule_id}) would do to the pending versions now",
+    summary="What a rule (unsaved, {rule_id}, or {rule_id, edited}) would do to the pending"
+    " versions now",
     responses={
         429: {"model": Problem, "description": "every preview slot is busy (Retry-After)"},
         503: {"model": Problem, "description": "the preview ran out of time (Retry-After)"},
@@ -85,9 +86,19 @@ class Problem(BaseModel):
 async def preview(
     pool: DbPool,
     settings: AppSettings,
-    slots: Annotated[PreviewSlots, Depends(_preview_slots)],
+    slots: Annotated[PreviewSlots, Depends(preview_slots)],
     body: Annotated[PreviewRequest, Body()],
 ) -> PreviewAnswer:
+    if isinstance(body, PreviewByRuleId) and body.edited is not None:
+        # An edit before it is saved: the edited body in the stored rule's place.
+        return await preview_rule(
+            pool,
+            body=body.edited,
+            rule_id=None,
+            timeout_seconds=settings.api.preview_timeout_seconds,
+            slots=slots,
+            replacing=body.rule_id,
+        )
     stored = body.rule_id if isinstance(body, PreviewByRuleId) else None
     return await preview_rule(
         pool,

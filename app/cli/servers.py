@@ -104,5 +104,10 @@ def migrate() -> None:
     from app.migrate import migrate as run_migrations  # noqa: PLC0415 - alembic is heavy
 
     loaded = settings()
-    run_migrations(loaded.database)
+    owner = loaded.migrate_database.url
+    run_migrations(
+        loaded.database,
+        owner_url=owner.get_secret_value() if owner is not None else None,
+        retention_days=loaded.audit.retention_days,
+    )
     typer.echo("database schema is up to date")

@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
         background = [
             asyncio.create_task(relay_forever(app.state.pool, connection), name="relay"),
             asyncio.create_task(
-                purge_forever(app.state.pool, settings.audit.retention_days), name="audit-purge"
+                purge_forever(app.state.pool), name="audit-purge"
             ),
         ]
         try:

@@ -57,10 +57,11 @@ DECLARE
     stamp timestamptz;
     digest bytea;
     seal_hash bytea;
+    newest timestamptz;
     me xid8 := pg_current_xact_id();
 BEGIN
-    SELECT count(*), min(e.id), max(e.id), {ENTRY_INDEX}
-    INTO entries, low, high, idx
+    SELECT count(*), min(e.id), max(e.id), max(e.at), {ENTRY_INDEX}
+    INTO entries, low, high, newest, idx
     FROM new_entries AS e;
     IF entries = 0 THEN
         RETURN NULL;
@@ -72,13 +73,15 @@ BEGIN
     seal_hash := sha256(convert_to(
         (head_seq + 1)::text || '|' || me::text || '|' || low::text || '|' || high::text
         || '|' || entries::text
+        || '|' || to_char(newest AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
         || '|' || to_char(stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
         || '|' || encode(digest, 'hex') || '|' || encode(head_hash, 'hex'), 'UTF8'));
     EXECUTE format(
         'INSERT INTO %I (seq, xid, first_id, last_id, entry_count, entry_index, entries_digest,'
-        ' prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+        ' prev_hash, hash, newest_at, sealed_at)'
+        ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
         TG_ARGV[0])
-    USING head_seq + 1, me, low, high, entries, idx, digest, head_hash, seal_hash, stamp;
+    USING head_seq + 1, me, low, high, entries, idx, digest, head_hash, seal_hash, newest, stamp;
     EXECUTE format('UPDATE %I SET seq = $1, hash = $2 WHERE singleton', TG_ARGV[1])
     USING head_seq + 1, seal_hash;
     RETURN NULL;
@@ -105,6 +108,8 @@ def upgrade() -> None:
         entries_digest bytea NOT NULL,
         prev_hash      bytea NOT NULL,
         hash           bytea NOT NULL,
+        -- The newest entry's time (what the retention is measured against) and the sealing's.
+        newest_at      timestamptz NOT NULL,
         sealed_at      timestamptz NOT NULL
     );
     CREATE INDEX audit_seals_xid_idx ON audit_seals (xid, first_id);
@@ -145,23 +150,25 @@ def upgrade() -> None:
     DO $seal$
     DECLARE
         entries bigint; low bigint; high bigint; idx bytea; digest bytea; stamp timestamptz;
-        me xid8 := pg_current_xact_id();
+        newest timestamptz; me xid8 := pg_current_xact_id();
     BEGIN
-        SELECT count(*), min(e.id), max(e.id), {ENTRY_INDEX}
-        INTO entries, low, high, idx FROM audit_log AS e;
+        SELECT count(*), min(e.id), max(e.id), max(e.at), {ENTRY_INDEX}
+        INTO entries, low, high, newest, idx FROM audit_log AS e;
         IF entries > 0 THEN
             stamp := clock_timestamp();
             digest := sha256(idx);
             INSERT INTO audit_seals (seq, xid, first_id, last_id, entry_count, entry_index,
-                                     entries_digest, prev_hash, hash, sealed_at)
+                                     entries_digest, prev_hash, hash, newest_at, sealed_at)
             VALUES (1, me, low, high, entries, idx, digest, decode(repeat('00', 32), 'hex'),
                     sha256(convert_to(
                         '1|' || me::text || '|' || low::text || '|' || high::text
                         || '|' || entries::text
+                        || '|' || to_char(newest AT TIME ZONE 'UTC',
+                                          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                         || '|' || to_char(stamp AT TIME ZONE 'UTC',
                                           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                         || '|' || encode(digest, 'hex') || '|' || repeat('00', 32), 'UTF8')),
-                    stamp);
+                    newest, stamp);
             UPDATE audit_chain_head SET seq = 1, hash = (SELECT hash FROM audit_seals);
         END IF;
     END;
@@ -211,7 +218,8 @@ def upgrade() -> None:
         BEFORE TRUNCATE ON audit_checkpoints
         FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
 
-    -- One purge batch: the oldest whole seals sealed before now() - retention_days (the
+    -- One purge batch: the oldest whole seals whose newest entry is older than now() -
+    -- retention_days (the
     -- database's clock and settings), up to purge_batch_entries entries (at least one seal),
     -- their entries and the seals deleted, a checkpoint left. Answers what went; (0, 0) when
     -- nothing has expired or another purge holds the lock. Each call is its own transaction,
@@ -233,9 +241,9 @@ def upgrade() -> None:
         END IF;
         SELECT now() - make_interval(days => a.retention_days), a.purge_batch_entries
         INTO cutoff, budget FROM audit_settings AS a;
-        FOR s IN SELECT a.seq, a.xid, a.first_id, a.last_id, a.entry_count, a.hash, a.sealed_at
+        FOR s IN SELECT a.seq, a.xid, a.first_id, a.last_id, a.entry_count, a.hash, a.newest_at
                  FROM audit_seals AS a ORDER BY a.seq LIMIT budget LOOP
-            EXIT WHEN s.sealed_at >= cutoff OR (seals > 0 AND entries + s.entry_count > budget);
+            EXIT WHEN s.newest_at >= cutoff OR (seals > 0 AND entries + s.entry_count > budget);
             DELETE FROM audit_log AS e
             WHERE e.id BETWEEN s.first_id AND s.last_id AND e.xid = s.xid;
             GET DIAGNOSTICS gone = ROW_COUNT;

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+import psycopg.errors
 from alembic import command
 from alembic.config import Config
 from psycopg import sql
@@ -118,10 +119,15 @@ def provision_app_role(conn: psycopg.Connection[Any], role: str, password: str |
             create = sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role))
             if password:
                 create = sql.SQL("{} PASSWORD {}").format(create, sql.Literal(password))
-            conn.execute(create)
-            logger.info(
-                "Created the database role of the processes", extra={"context": {"role": role}}
-            )
+            try:
+                with conn.transaction():  # a savepoint: a migrate of another database may race
+                    conn.execute(create)
+            except psycopg.errors.DuplicateObject:
+                pass
+            else:
+                logger.info(
+                    "Created the database role of the processes", extra={"context": {"role": role}}
+                )
         name = sql.Identifier(role)
         schema = conn.execute("SELECT current_schema()").fetchone()
         assert schema is not None  # noqa: S101 - every session has one

@@ -10,7 +10,7 @@ import typer
 
 from app.cli.common import JsonOutput, cli, run, settings
 from app.db import connect
-from app.services.audit_verify import VerifyReport, verify_chain
+from app.services.audit_verify import VerifyReport, summary_lines, verify_chain
 
 audit = typer.Typer(help="The audit log: verify its hash chain.", no_args_is_help=True)
 cli.add_typer(audit, name="audit")
@@ -22,33 +22,13 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
     return moment
 
 
-def summary(report: VerifyReport) -> list[str]:
-    """What `audit verify` prints (and GET /audit/verify answers as fields)."""
-    start = (
-        f"after checkpoint seal {report.start_after_seq}"
-        if report.from_checkpoint
-        else f"after seal {report.start_after_seq}"
-    )
-    lines = [
-        f"checked {report.entries} entries in {report.seals} seals {start} in "
-        f"{report.seconds:.2f} s ({report.entries_per_second:,.0f} entries/s)",
-        f"head: seal {report.head_seq} {report.head_hash}",
-    ]
-    if report.ok:
-        lines.append("OK: every entry and seal matches the chain")
-    else:
-        lines.append(f"FAIL: {report.problems[0].describe()}")
-        lines.extend(f"  also: {problem.describe()}" for problem in report.problems[1:])
-        if report.problem_count > len(report.problems):
-            lines.append(f"  ... {report.problem_count - len(report.problems)} more")
-    return lines
-
-
 @audit.command("verify")
 def verify(
     since: Annotated[
         dt.datetime | None,
-        typer.Option(help="start at the first seal sealed at or after this time (UTC if no offset)"),
+        typer.Option(
+            help="start at the first seal sealed at or after this time (UTC if no offset)"
+        ),
     ] = None,
     expect_head: Annotated[
         str | None,
@@ -73,7 +53,7 @@ def verify(
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        for line in summary(report):
+        for line in summary_lines(report):
             typer.echo(line)
     if not report.ok:
         raise typer.Exit(1)

@@ -221,7 +221,10 @@ async def verify_chain(
         if start is None:  # nothing sealed since `since`
             head_seq, head = await audit.chain_head(conn)
             return VerifyReport(
-                head_seq, False, seconds=time.perf_counter() - began, head_seq=head_seq,
+                head_seq,
+                False,
+                seconds=time.perf_counter() - began,
+                head_seq=head_seq,
                 head_hash=head.hex(),
             )
         report = VerifyReport(start.after_seq, start.checkpoint)
@@ -274,3 +277,25 @@ async def verify_chain(
     report.head_seq, report.head_hash = expected - 1, prev.hex()
     report.seconds = time.perf_counter() - began
     return report
+
+
+def summary_lines(report: VerifyReport) -> list[str]:
+    """What `audit verify` prints (and GET /audit/verify answers as fields)."""
+    start = (
+        f"after checkpoint seal {report.start_after_seq}"
+        if report.from_checkpoint
+        else f"after seal {report.start_after_seq}"
+    )
+    lines = [
+        f"checked {report.entries} entries in {report.seals} seals {start} in "
+        f"{report.seconds:.2f} s ({report.entries_per_second:,.0f} entries/s)",
+        f"head: seal {report.head_seq} {report.head_hash}",
+    ]
+    if report.ok:
+        lines.append("OK: every entry and seal matches the chain")
+    else:
+        lines.append(f"FAIL: {report.problems[0].describe()}")
+        lines.extend(f"  also: {problem.describe()}" for problem in report.problems[1:])
+        if report.problem_count > len(report.problems):
+            lines.append(f"  ... {report.problem_count - len(report.problems)} more")
+    return lines

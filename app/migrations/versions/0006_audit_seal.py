@@ -87,7 +87,7 @@ BEGIN
     RETURN NULL;
 END;
 $fn$;
-"""
+"""  # noqa: S608 - constant SQL fragments, no input
 
 
 def upgrade() -> None:
@@ -261,7 +261,7 @@ def upgrade() -> None:
     $fn$;
     ALTER FUNCTION audit_purge_batch() SET search_path = {path};
     REVOKE EXECUTE ON FUNCTION audit_purge_batch() FROM PUBLIC;
-    """)
+    """)  # noqa: S608 - constant SQL and the schema's quote_ident'ed name
 
 
 def downgrade() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -26,7 +26,7 @@ ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1
 # The processes' role (SPEC section 3, least privilege): `migrate` runs as ADMIN_URL's role (the
 # owner) and creates this one; tests and the processes they start connect as it.
 APP_ROLE = os.environ.get("TEST_APP_ROLE", "tasktracker_test_app")
-APP_PASSWORD = "test-app-password"  # noqa: S105 - a local test role
+APP_PASSWORD = "test-app-password"
 
 
 def as_app(url: str) -> str:

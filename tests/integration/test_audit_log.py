@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import os
 import subprocess
 import sys
@@ -51,14 +52,21 @@ async def verify(url: str, **options: object) -> VerifyReport:
         await conn.close()
 
 
-async def as_superuser(url: str, *statements: str) -> None:
-    """Statements run by a superuser with every trigger of the log's tables off."""
+Statement = str | tuple[str, int]
+
+
+async def as_superuser(url: str, *statements: Statement) -> None:
+    """Statements (alone, or with the one argument each takes) run by a superuser with every
+    trigger of the log's tables off."""
     conn = await connect_db(url)
     try:
         async with conn.transaction():
             await conn.execute("SET LOCAL session_replication_role = replica")
             for statement in statements:
-                await conn.execute(statement)
+                if isinstance(statement, tuple):
+                    await conn.execute(statement[0], statement[1])
+                else:
+                    await conn.execute(statement)
     finally:
         await conn.close()
 
@@ -212,7 +220,7 @@ async def test_verify_names_an_entry_a_superuser_changed(owner_database_url):
     await append(owner_database_url, 4)
     _, middle, _ = await _ids(owner_database_url)
     await as_superuser(
-        owner_database_url, f"UPDATE audit_log SET actor = 'user:mallory' WHERE id = {middle}"
+        owner_database_url, ("UPDATE audit_log SET actor = 'user:mallory' WHERE id = $1", middle)
     )
     report = await verify(owner_database_url)
     assert not report.ok
@@ -224,7 +232,7 @@ async def test_verify_names_an_entry_a_superuser_changed(owner_database_url):
 async def test_verify_names_an_entry_a_superuser_deleted(owner_database_url):
     await append(owner_database_url, 4)
     _, middle, _ = await _ids(owner_database_url)
-    await as_superuser(owner_database_url, f"DELETE FROM audit_log WHERE id = {middle}")
+    await as_superuser(owner_database_url, ("DELETE FROM audit_log WHERE id = $1", middle))
     report = await verify(owner_database_url)
     first = report.problems[0]
     assert (first.kind, first.entry_id) == (ProblemKind.REMOVED, middle)
@@ -251,10 +259,13 @@ async def test_verify_names_an_entry_slipped_into_a_sealed_transaction(owner_dat
     first_id, _, _ = await _ids(owner_database_url)
     await as_superuser(
         owner_database_url,
-        f"DELETE FROM audit_log WHERE id = {first_id}",
-        "INSERT INTO audit_log (id, xid, actor, action) OVERRIDING SYSTEM VALUE"
-        f" SELECT {first_id}, xid, 'user:mallory', 'approve' FROM audit_log"
-        f" WHERE id = {first_id - 1}",
+        ("DELETE FROM audit_log WHERE id = $1", first_id),
+        (
+            "INSERT INTO audit_log (id, xid, actor, action) OVERRIDING SYSTEM VALUE"
+            " SELECT $1::int8, xid, 'user:mallory', 'approve' FROM audit_log"
+            " WHERE id = $1::int8 - 1",
+            first_id,
+        ),
     )
     report = await verify(owner_database_url)
     first = report.problems[0]
@@ -265,13 +276,20 @@ async def test_verify_names_two_entries_a_superuser_reordered(owner_database_url
     """Two entries swap their contents (ids are the database's): the first is named."""
     await append(owner_database_url, 4)
     low, _, high = await _ids(owner_database_url)
-    columns = "at, actor, action, version_id, rule_id, rule_revision, run_id, details"
-    await as_superuser(
-        owner_database_url,
-        f"UPDATE audit_log AS a SET ({columns}) = (SELECT {columns} FROM audit_log AS b"
-        f" WHERE b.id = CASE a.id WHEN {low} THEN {high} ELSE {low} END)"
-        f" WHERE a.id IN ({low}, {high})",
-    )
+    conn = await connect_db(owner_database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute(
+                "UPDATE audit_log AS a SET (at, actor, action, version_id, details) ="
+                " (SELECT at, actor, action, version_id, details FROM audit_log AS b"
+                "  WHERE b.id = CASE a.id WHEN $1 THEN $2 ELSE $1 END)"
+                " WHERE a.id IN ($1, $2)",
+                low,
+                high,
+            )
+    finally:
+        await conn.close()
     report = await verify(owner_database_url)
     kinds = [(p.kind, p.entry_id) for p in report.problems]
     assert kinds[0] == (ProblemKind.CHANGED, low)
@@ -340,7 +358,7 @@ def test_the_command_exits_non_zero_naming_the_entry(owner_database_url, databas
     asyncio.run(
         as_superuser(
             owner_database_url,
-            f"UPDATE audit_log SET details = '{{}}' WHERE id = {target}",
+            ("UPDATE audit_log SET details = '{}' WHERE id = $1", target),
         )
     )
     failed = subprocess.run(  # noqa: S603 - our own console script
@@ -460,7 +478,7 @@ async def test_the_purge_deletes_a_million_expired_entries_in_batches(
     assert all(c["entries"] <= 10_000 for c in checkpoints)
     gaps = [
         (b["purged_at"] - a["purged_at"]).total_seconds()
-        for a, b in zip(checkpoints, checkpoints[1:], strict=False)
+        for a, b in itertools.pairwise(checkpoints)
     ]
     assert max(gaps) < 10  # each batch well inside the api's 10 s command timeout
     assert left == appended >= 1

@@ -100,7 +100,8 @@ def migrate(
         logger.info("Created database", extra={"context": {"database": database_name(url)}})
     command.upgrade(alembic_config(url), "head")
     with psycopg.connect(url, autocommit=True) as conn:
-        if retention_days is not None:
+        stored = conn.execute("SELECT retention_days FROM audit_settings").fetchone()
+        if retention_days is not None and stored is not None and stored[0] != retention_days:
             conn.execute("UPDATE audit_settings SET retention_days = %s", (retention_days,))
         app_role = role_of(app_url)
         owner = conn.execute("SELECT current_user").fetchone()

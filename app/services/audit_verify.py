@@ -113,27 +113,43 @@ def utc_text(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _number(value: object) -> str:
-    return "" if value is None else str(value)
+def _record_field(value: str | None) -> str:
+    """One field as PostgreSQL's record text form writes it (record_out)."""
+    if value is None:
+        return ""
+    if value == "" or any(c in _RECORD_SPECIAL for c in value):
+        return '"' + value.replace("\\", "\\\\").replace('"', '""') + '"'
+    return value
+
+
+# What makes record_out quote a field: these, and C's isspace() in the C locale.
+_RECORD_SPECIAL = frozenset('"\\(), \t\n\v\f\r')
+
+
+def timestamptz_text(moment: dt.datetime) -> str:
+    """A time as PostgreSQL writes timestamptz with DateStyle ISO and TimeZone UTC."""
+    utc = moment.astimezone(dt.UTC)
+    text = utc.strftime("%Y-%m-%d %H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return text + "+00"
 
 
 def entry_line(row: asyncpg.Record) -> str:
-    """An entry's canonical line (docs/audit.md), from its stored values."""
-    actor: str = row["actor"]
-    action: str = row["action"]
-    return "|".join(
-        (
-            str(row["id"]),
-            utc_text(row["at"]),
-            f"{len(actor)}:{actor}",
-            f"{len(action)}:{action}",
-            _number(row["version_id"]),
-            _number(row["rule_id"]),
-            _number(row["rule_revision"]),
-            _number(row["run_id"]),
-            row["details"],
-        )
+    """An entry's canonical line (docs/audit.md), from its stored values: the text form of
+    the row (id, at, actor, action, version_id, rule_id, rule_revision, run_id, details)."""
+    fields = (
+        str(row["id"]),
+        timestamptz_text(row["at"]),
+        row["actor"],
+        row["action"],
+        *(
+            None if row[name] is None else str(row[name])
+            for name in ("version_id", "rule_id", "rule_revision", "run_id")
+        ),
+        row["details"],
     )
+    return "(" + ",".join(_record_field(field) for field in fields) + ")"
 
 
 def entry_hash(row: asyncpg.Record) -> bytes:
@@ -185,10 +201,10 @@ def _check_entries(
     report: VerifyReport, seq: int, index: bytes, rows: list[asyncpg.Record]
 ) -> None:
     """Compare the seal's index (id and hash per entry) with the entries it covers now."""
-    sealed = [
+    sealed = sorted(
         (int.from_bytes(index[i : i + 8], "big", signed=True), index[i + 8 : i + INDEX_ITEM])
         for i in range(0, len(index), INDEX_ITEM)
-    ]
+    )
     present = [(int(row["id"]), entry_hash(row)) for row in rows]
     i = j = 0
     while i < len(sealed) or j < len(present):

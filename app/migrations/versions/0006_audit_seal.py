@@ -17,27 +17,23 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-# One entry's canonical line (docs/audit.md): fields in a fixed order joined by '|', the two
-# free texts prefixed by their length in characters, absent numbers empty, the time in UTC
-# with microseconds, details as jsonb's own text (which never holds a raw newline).
+# One entry's canonical line (docs/audit.md): PostgreSQL's text form of the row of its fields
+# in this order (record_out: a field quoted when empty or holding a quote, backslash,
+# parenthesis, comma or white space, quotes and backslashes doubled inside; NULL as nothing),
+# the time in ISO style and UTC (the functions that seal fix DateStyle and TimeZone), details
+# as jsonb's own text. One C function per row: the cheapest canonical form to compute.
 ENTRY_LINE = """
-    e.id::text
-    || '|' || to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-    || '|' || length(e.actor)::text || ':' || e.actor
-    || '|' || length(e.action)::text || ':' || e.action
-    || '|' || coalesce(e.version_id::text, '')
-    || '|' || coalesce(e.rule_id::text, '')
-    || '|' || coalesce(e.rule_revision::text, '')
-    || '|' || coalesce(e.run_id::text, '')
-    || '|' || e.details::text
+    ROW(e.id, e.at, e.actor, e.action, e.version_id, e.rule_id, e.rule_revision, e.run_id,
+        e.details)::text
 """
 
-# A seal's index: per entry, in id order, its id (8 bytes, big-endian) and the first 16 bytes
-# of the SHA-256 of its canonical line. The seal hashes the whole index; the index lets verify
-# name the entry that changed, went or came.
+# A seal's index: per entry, its id (8 bytes, big-endian) and the first 16 bytes of the SHA-256
+# of its canonical line, in the order the statement inserted them (id order for the processes'
+# inserts; verify sorts by id). The seal hashes the whole index; the index lets verify name the
+# entry that changed, went or came.
 ENTRY_INDEX = f"""
     string_agg(int8send(e.id) || substr(sha256(convert_to({ENTRY_LINE}, 'UTF8')), 1, 16),
-               ''::bytea ORDER BY e.id)
+               ''::bytea)
 """
 
 SEAL_FUNCTIONS = f"""
@@ -145,6 +141,11 @@ def upgrade() -> None:
 
     {SEAL_FUNCTIONS}
     ALTER FUNCTION audit_log_seal() SET search_path = {path};
+    ALTER FUNCTION audit_log_seal() SET TimeZone = 'UTC';
+    ALTER FUNCTION audit_log_seal() SET DateStyle = 'ISO, MDY';
+
+    SET LOCAL TimeZone = 'UTC';
+    SET LOCAL DateStyle = 'ISO, MDY';
 
     -- Whatever the log holds already is sealed now, as one seal of this transaction.
     DO $seal$

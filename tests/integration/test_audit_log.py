@@ -11,11 +11,15 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+from app.config import DatabaseSettings
+from app.migrate import migrate
 from app.models import Role
 from app.repositories import audit as audit_repo
 from app.services.audit_verify import ProblemKind, VerifyReport, verify_chain
@@ -504,3 +508,89 @@ async def test_a_purge_batch_is_bounded_by_whole_seals(database_url, owner_datab
         assert await audit_repo.purge_audit_batch(app) == (2, 8)
         assert await audit_repo.purge_audit_batch(app) == (0, 0)
     assert (await verify(database_url)).ok
+
+
+async def _privileges(owner_url: str, role: str) -> dict[str, object]:
+    conn = await connect_db(owner_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT r.rolcanlogin, r.rolsuper, a.rolpassword IS NOT NULL AS has_password,"
+            " (SELECT count(*) FROM pg_class WHERE relowner = r.oid) AS owns,"
+            " has_schema_privilege($1, 'public', 'CREATE') AS creates,"
+            " has_function_privilege($1, 'audit_purge_batch()', 'EXECUTE') AS purges,"
+            " has_column_privilege($1, 'audit_log', 'actor', 'INSERT') AS writes_actor,"
+            " has_column_privilege($1, 'audit_log', 'at', 'INSERT') AS writes_at,"
+            " has_column_privilege($1, 'audit_log', 'xid', 'INSERT') AS writes_xid,"
+            " (SELECT array_agg(c.relname || ':' || p.privilege ORDER BY c.relname, p.privilege)"
+            "  FROM pg_class AS c"
+            "  CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'])"
+            "    AS p(privilege)"
+            "  WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'"
+            "    AND has_table_privilege($1, c.oid, p.privilege)) AS granted"
+            " FROM pg_roles AS r JOIN pg_authid AS a ON a.oid = r.oid WHERE r.rolname = $1",
+            role,
+        )
+    finally:
+        await conn.close()
+    return dict(row)
+
+
+def test_migrate_creates_the_processes_role_and_grants_exactly_what_they_use(
+    owner_database_url,
+):
+    """A role that does not exist yet: created with the URL's password, owning nothing,
+    reading and appending to the audit log only; a second migrate changes nothing and takes
+    back a privilege granted by hand."""
+    role = f"tt_role_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(owner_database_url)
+    app_url = urlunsplit(parts._replace(netloc=f"{role}:s3cr%2Fet@{parts.hostname}:{parts.port}"))
+    try:
+        migrate(DatabaseSettings(url=app_url), owner_url=owner_database_url)
+        first = asyncio.run(_privileges(owner_database_url, role))
+        assert first["rolcanlogin"] is True
+        assert first["rolsuper"] is False
+        assert first["has_password"] is True
+        assert first["owns"] == 0
+        assert first["creates"] is False
+        assert first["purges"] is True
+        assert (first["writes_actor"], first["writes_at"], first["writes_xid"]) == (
+            True,
+            False,
+            False,
+        )
+        granted = set(first["granted"])
+        for table in ("audit_log", "audit_seals", "audit_checkpoints", "audit_chain_head"):
+            assert f"{table}:SELECT" in granted
+            for verb in ("INSERT", "UPDATE", "DELETE", "TRUNCATE"):
+                assert f"{table}:{verb}" not in granted, (table, verb)
+        assert {"versions:SELECT", "versions:INSERT", "versions:UPDATE"} <= granted
+        assert "versions:DELETE" not in granted
+        deletes = {g.split(":")[0] for g in granted if g.endswith(":DELETE")}
+        assert deletes == {"apscheduler_jobs", "idempotency_keys"}
+        assert not any(g.endswith(":TRUNCATE") for g in granted)
+
+        asyncio.run(_grant_by_hand(owner_database_url, role))
+        migrate(DatabaseSettings(url=app_url), owner_url=owner_database_url)
+        assert asyncio.run(_privileges(owner_database_url, role)) == first
+    finally:
+        asyncio.run(_drop_role(owner_database_url, role))
+
+
+async def _grant_by_hand(owner_url: str, role: str) -> None:
+    conn = await connect_db(owner_url)
+    try:
+        await conn.execute(f'GRANT DELETE, TRUNCATE ON versions, audit_log TO "{role}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_role(owner_url: str, role: str) -> None:
+    conn = await connect_db(owner_url)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+            await conn.execute(f'DROP OWNED BY "{role}"')
+            database = await conn.fetchval("SELECT current_database()")
+            await conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"')
+            await conn.execute(f'DROP ROLE "{role}"')
+    finally:
+        await conn.close()

@@ -24,6 +24,7 @@ from psycopg import sql
 
 from app.config import DatabaseSettings
 from app.db import database_name, sqlalchemy_url, with_database
+from app.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ def migrate(
     app_url = settings.url.get_secret_value()
     url = owner_url or app_url
     if database_name(url) != database_name(app_url):
-        raise ValueError("MIGRATE_DATABASE_URL and DATABASE_URL name different databases")
+        raise ConfigurationError(
+            "MIGRATE_DATABASE_URL and DATABASE_URL must name the same database"
+        )
     if ensure_database(url):
         logger.info("Created database", extra={"context": {"database": database_name(url)}})
     command.upgrade(alembic_config(url), "head")

@@ -21,7 +21,13 @@ services:  ## local PostgreSQL and RabbitMQ up (installed and started if needed)
 browser:  ## Debian's Chromium for the browser tests (tests/browser), installed if missing
 	scripts/ensure-chromium.sh
 
-migrate: install services
+# Two database roles, as in production (docs/operations.md, Database roles): migrate connects as
+# the owner and creates the processes' role, which the api, worker and scheduler connect as.
+# Set DATABASE_URL and MIGRATE_DATABASE_URL in the environment to use others.
+migrate run: export MIGRATE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/tasktracker
+migrate run: export DATABASE_URL ?= postgresql://tasktracker:tasktracker-local@127.0.0.1:5432/tasktracker
+
+migrate: install services  ## the schema migrated as the owner, the processes' role provisioned
 	$(BIN)/tasktracker migrate
 
 run: migrate  ## the API, a worker and the scheduler in the foreground until Ctrl-C

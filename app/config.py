@@ -90,6 +90,45 @@ class DatabaseSettings(BaseSettings):
         return self
 
 
+class MigrateDatabaseSettings(BaseSettings):
+    """The owner's connection, for `tasktracker migrate` only (MIGRATE_DATABASE_URL).
+
+    The owner creates and alters the schema and, when DATABASE_URL names another role, creates
+    that role and grants it what the api, worker and scheduler use. Unset: DATABASE_URL (one
+    role for everything, for a laptop; `tasktracker doctor` warns)."""
+
+    model_config = _group("MIGRATE_DATABASE_")
+
+    url: SecretStr | None = None
+    # As DATABASE_PASSWORD: replaces the URL's password, percent-encoded.
+    password: SecretStr | None = None
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> MigrateDatabaseSettings:
+        if self.url is not None:
+            self.url = _with_password(self.url, self.password)
+        return self
+
+
 class BrokerSettings(BaseSettings):
     model_config = _group("RABBITMQ_")
 
@@ -159,6 +198,8 @@ class AuditSettings(BaseSettings):
     model_config = _group("AUDIT_")
 
     # Entries older than this are purged by the api, hourly: the only deletion the log allows.
+    # `tasktracker migrate` writes it into the database (audit_settings), where the purge
+    # function reads it: the api cannot widen the purge.
     retention_days: int = Field(default=365, ge=1, le=36_500)
 
 
@@ -217,6 +258,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    migrate_database: MigrateDatabaseSettings = Field(default_factory=MigrateDatabaseSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
@@ -246,6 +288,7 @@ def _describe(exc: ValidationError) -> str:
 
 _GROUP_PREFIXES = {
     DatabaseSettings.__name__: "DATABASE_",
+    MigrateDatabaseSettings.__name__: "MIGRATE_DATABASE_",
     BrokerSettings.__name__: "RABBITMQ_",
     SchedulerSettings.__name__: "SCHEDULER_",
     AutomationSettings.__name__: "AUTOMATION_",

@@ -61,6 +61,7 @@ TIME_ZONES = "time zones"
 RECENT_RUNS = "recent runs"
 RULES = "rules match pending"
 DECISIONS = "decisions committed"
+ROLE = "database role"
 
 CHECK_SECONDS = 5.0
 # Counting what the rules would decide reads every pending version (a million, in the
@@ -118,6 +119,7 @@ class _Doctor:
             await self.on_database(RECENT_RUNS, self.recent_runs),
             await self.on_database(RULES, self.rules_match_pending, seconds=COUNT_CHECK_SECONDS),
             await self.on_database(DECISIONS, self.decisions_committed),
+            await self.on_database(ROLE, self.database_role),
         ]
 
     async def close(self) -> None:
@@ -401,6 +403,9 @@ class _Doctor:
             f"{len(rules)} enabled rule(s) would decide {decided} of {pending} pending versions",
         )
 
+    async def database_role(self, conn: asyncpg.Connection[asyncpg.Record]) -> Check:
+        return await _database_role_check(conn)
+
     async def decisions_committed(self, conn: asyncpg.Connection[asyncpg.Record]) -> Check:
         last = await doctor_repo.get_last_run_decisions(conn)
         if last is None:
@@ -420,6 +425,31 @@ class _Doctor:
             Status.OK,
             f"run {last.id} ({last.state}): {last.counted} decision(s), each in the audit log",
         )
+
+
+async def _database_role_check(conn: asyncpg.Connection[asyncpg.Record]) -> Check:
+    found = await doctor_repo.get_database_role(conn)
+    fix = (
+        "give the processes a role of their own: MIGRATE_DATABASE_URL = the owner, "
+        "DATABASE_URL = another role, then `tasktracker migrate` creates and grants it "
+        "(docs/operations.md, Database roles)"
+    )
+    if found.superuser:
+        return Check(ROLE, Status.WARN, f"the processes connect as {found.role}, a superuser", fix)
+    if found.owner:
+        return Check(
+            ROLE, Status.WARN, f"the processes connect as {found.role}, the schema's owner", fix
+        )
+    if found.can_change_audit:
+        return Check(
+            ROLE,
+            Status.WARN,
+            f"{found.role} may update, delete or truncate audit_log",
+            "run `tasktracker migrate` (it grants the processes' role exactly what they use)",
+        )
+    return Check(
+        ROLE, Status.OK, f"{found.role}: not the owner, reads and appends to the audit log only"
+    )
 
 
 def _invalid_schedules(jobs: list[tuple[str, str, str]]) -> list[tuple[str, str]]:

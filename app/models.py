@@ -121,6 +121,13 @@ class Rule(BaseModel):
         )
 
 
+class AuditSeal(BaseModel):
+    """The seal that covers an entry: its place in the chain and its SHA-256 (hex)."""
+
+    seq: int
+    hash: str
+
+
 class AuditEntry(BaseModel):
     id: int
     at: dt.datetime
@@ -131,6 +138,9 @@ class AuditEntry(BaseModel):
     rule_revision: int | None
     run_id: uuid.UUID | None
     details: dict[str, Any]
+    # Null only in the answer to the insert itself (the seal is written at the statement's end)
+    # or for an entry no seal covers (which `tasktracker audit verify` reports).
+    seal: AuditSeal | None = None
 
 
 T = TypeVar("T")

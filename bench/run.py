@@ -7,7 +7,11 @@ One invocation, on the local PostgreSQL and RabbitMQ:
   3. N pending versions loaded with COPY;
   4. the floor (SPEC section 9): the same decisions by one hand-written UPDATE ... CASE plus
      the audit INSERT, on copies made with LIKE ... INCLUDING ALL, before and after the run;
-  5. the run itself, triggered over HTTP, with the worker's peak memory;
+     its audit copy is sealed by the same trigger function as audit_log (its own copies of
+     audit_seals and audit_chain_head), so the ratio compares like with like; once more
+     without the seal trigger (before and after the run too), for the cost of sealing;
+  5. the run itself, triggered over HTTP, with the worker's peak memory; then
+     `tasktracker audit verify` over what it wrote (the chain checks out, and how fast);
 then a table on stdout and JSON in bench/results/. `--per-row` also times the per-row way
 (fetch, decide in Python, one UPDATE per version) on a copy, and `--sweep` runs several sizes
 and draws bench/results/scaling.png.
@@ -31,6 +35,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -47,6 +52,7 @@ from app.rules.compiler import (
     rules_from_snapshot,
 )
 from app.rules.evaluator import VersionFacts, deciding_rule
+from app.services.audit_verify import verify_chain
 from bench.dataset import RULES, load_versions
 
 ROOT = Path(__file__).parents[1]
@@ -69,6 +75,8 @@ class Figures:
     floor_seconds: float = 0.0
     floor_before_seconds: float = 0.0
     floor_after_seconds: float = 0.0
+    floor_unsealed_seconds: float = 0.0
+    sealing_cost: float = 0.0
     ratio: float = 0.0
     run_state: str = ""
     worker_peak_rss_mb_before_run: float = 0.0
@@ -81,6 +89,9 @@ class Figures:
     per_row_seconds: float | None = None
     per_row_floor_seconds: float | None = None
     verified: bool | None = None
+    audit_verified: bool | None = None
+    audit_verify_entries: int = 0
+    audit_verify_seconds: float = 0.0
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -121,11 +132,23 @@ def peak_rss_mb(pid: int) -> float:
 # -- database ----------------------------------------------------------------------------------
 
 
+# The processes connect as a role of their own, as deployed (SPEC section 3); the benchmark
+# itself (its floor creates tables) as the owner.
+BENCH_APP_ROLE = "tasktracker_bench_app"
+
+
+def _as_app(url: str) -> str:
+    parts = urlsplit(url)
+    host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    return urlunsplit(parts._replace(netloc=f"{BENCH_APP_ROLE}:bench@{host}"))
+
+
 @contextlib.asynccontextmanager
 async def fresh_database() -> AsyncIterator[str]:
+    """A migrated database: the owner's URL (the processes' is `_as_app` of it)."""
     name = f"tt_bench_{uuid.uuid4().hex[:10]}"
     url = with_database(ADMIN_URL, name)
-    await asyncio.to_thread(migrate, DatabaseSettings(url=url))
+    await asyncio.to_thread(migrate, DatabaseSettings(url=_as_app(url)), owner_url=url)
     try:
         yield url
     finally:
@@ -180,13 +203,30 @@ SELECT 'rule:' || rule_id || '@' || revision, action, id, rule_id, revision, $5 
 """
 
 
+FLOOR_TABLES = "floor_versions, floor_audit, floor_seals, floor_chain_head"
+
+
 async def measure_floor(
-    conn: asyncpg.Connection, rules: list[RuleToEvaluate], evaluated_at: dt.datetime
+    conn: asyncpg.Connection,
+    rules: list[RuleToEvaluate],
+    evaluated_at: dt.datetime,
+    *,
+    sealed: bool = True,
 ) -> float:
-    """Seconds for the floor's one statement over copies of the pristine pending versions."""
-    await conn.execute("DROP TABLE IF EXISTS floor_versions, floor_audit")
+    """Seconds for the floor's one statement over copies of the pristine pending versions;
+    `sealed`: its audit copy sealed as audit_log is (the same trigger function)."""
+    await conn.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLES}")
     await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
     await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
+    await conn.execute("CREATE TABLE floor_seals (LIKE audit_seals INCLUDING ALL)")
+    await conn.execute("CREATE TABLE floor_chain_head (LIKE audit_chain_head INCLUDING ALL)")
+    await conn.execute("INSERT INTO floor_chain_head SELECT * FROM audit_chain_head")
+    if sealed:
+        await conn.execute(
+            "CREATE TRIGGER floor_audit_seal AFTER INSERT ON floor_audit"
+            " REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT"
+            " EXECUTE FUNCTION audit_log_seal('floor_seals', 'floor_chain_head')"
+        )
     await conn.execute(
         "INSERT INTO floor_versions OVERRIDING SYSTEM VALUE SELECT * FROM bench_pristine"
     )
@@ -206,7 +246,11 @@ async def measure_floor(
         *ctx.params.values,
     )
     elapsed = time.perf_counter() - started
-    await conn.execute("DROP TABLE floor_versions, floor_audit")
+    if sealed:
+        sealed_entries = await conn.fetchval("SELECT sum(entry_count) FROM floor_seals")
+        if sealed_entries != await conn.fetchval("SELECT count(*) FROM floor_audit"):
+            raise RuntimeError("the floor's audit copy was not sealed")
+    await conn.execute(f"DROP TABLE {FLOOR_TABLES}")
     return elapsed
 
 
@@ -290,7 +334,7 @@ async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) 
     async with fresh_database() as url:
         port = _free_port()
         env = {
-            "DATABASE_URL": url,
+            "DATABASE_URL": _as_app(url),
             "RABBITMQ_URL": AMQP_URL,
             "RABBITMQ_QUEUE": queue,
             "AUTH_DISABLED": "true",
@@ -383,6 +427,7 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     )
     evaluated_at = dt.datetime.now(dt.UTC)
     figures.floor_before_seconds = await measure_floor(conn, rules, evaluated_at)
+    unsealed_before = await measure_floor(conn, rules, evaluated_at, sealed=False)
     if per_row:
         figures.per_row_versions = per_row
         figures.per_row_seconds = await measure_per_row(conn, rules, evaluated_at, per_row)
@@ -407,7 +452,17 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
 
     figures.floor_after_seconds = await measure_floor(conn, rules, evaluated_at)
     figures.floor_seconds = min(figures.floor_before_seconds, figures.floor_after_seconds)
+    # Sealed and unsealed each measured before and after the run, the best of each compared:
+    # on a shared machine one measurement of each can differ by more than sealing costs.
+    figures.floor_unsealed_seconds = min(
+        unsealed_before, await measure_floor(conn, rules, evaluated_at, sealed=False)
+    )
+    figures.sealing_cost = figures.floor_seconds / figures.floor_unsealed_seconds - 1
     figures.ratio = figures.run_worker_seconds / figures.floor_seconds
+    report = await verify_chain(conn)
+    figures.audit_verified = report.ok
+    figures.audit_verify_entries = report.entries
+    figures.audit_verify_seconds = report.seconds
     if check:
         snapshot = json.loads(run["rules"]) if isinstance(run["rules"], str) else run["rules"]
         figures.verified = await verify(conn, rules_from_snapshot(snapshot), run)
@@ -436,6 +491,8 @@ ROWS = [
     ("floor (best of before/after)", "floor_seconds", "{:.2f} s"),
     ("  floor before the run", "floor_before_seconds", "{:.2f} s"),
     ("  floor after the run", "floor_after_seconds", "{:.2f} s"),
+    ("  floor without sealing (best of before/after)", "floor_unsealed_seconds", "{:.2f} s"),
+    ("sealing's cost (floor sealed / unsealed - 1)", "sealing_cost", "{:.1%}"),
     ("ratio run / floor", "ratio", "{:.2f}x"),
     ("worker peak RSS before the run", "worker_peak_rss_mb_before_run", "{:.1f} MB"),
     ("worker peak RSS after the run", "worker_peak_rss_mb", "{:.1f} MB"),
@@ -446,6 +503,9 @@ ROWS = [
     ("per-row way", "per_row_seconds", "{:.2f} s"),
     ("floor on the same versions", "per_row_floor_seconds", "{:.2f} s"),
     ("decisions equal the reference evaluator's", "verified", "{}"),
+    ("audit verify: the chain checks out", "audit_verified", "{}"),
+    ("audit verify: entries checked", "audit_verify_entries", "{:,}"),
+    ("audit verify: seconds", "audit_verify_seconds", "{:.2f} s"),
 ]
 
 
@@ -519,7 +579,10 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(document if args.sweep else document[0], indent=2) + "\n")
     if args.sweep:
         plot(results, args.output.with_name("scaling.png"))
-    failed = any(f.run_state != "COMPLETED" or f.verified is False for f in results)
+    failed = any(
+        f.run_state != "COMPLETED" or f.verified is False or f.audit_verified is False
+        for f in results
+    )
     return 1 if failed else 0
 
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -22,6 +23,25 @@ from app.models import Role
 from app.services.tokens import create_token
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The processes' role (SPEC section 3, least privilege): `migrate` runs as ADMIN_URL's role (the
+# owner) and creates this one; tests and the processes they start connect as it.
+APP_ROLE = os.environ.get("TEST_APP_ROLE", "tasktracker_test_app")
+APP_PASSWORD = "test-app-password"
+
+
+def as_app(url: str) -> str:
+    """The same database as the processes' role."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{APP_ROLE}:{APP_PASSWORD}@{host}"))
+
+
+def migrate_as_owner(url: str) -> None:
+    """What `tasktracker migrate` does with MIGRATE_DATABASE_URL = `url` (the owner) and
+    DATABASE_URL = the same database as the processes' role."""
+    migrate(DatabaseSettings(url=as_app(url)), owner_url=url)
 
 
 def _admin(statement: sql.Composable) -> None:
@@ -42,14 +62,15 @@ async def connect_db(url: str) -> asyncpg.Connection:
 def template_database() -> Iterator[str]:
     """A database migrated once per session, cloned by every test that needs one."""
     name = f"tt_template_{uuid.uuid4().hex[:12]}"
-    migrate(DatabaseSettings(url=with_database(ADMIN_URL, name)))  # creates it
+    migrate_as_owner(with_database(ADMIN_URL, name))  # creates it
     yield name
     _drop(name)
 
 
 @pytest.fixture
-def database_url(template_database: str) -> Iterator[str]:
-    """A fresh database of this test's own, cloned from the migrated template."""
+def owner_database_url(template_database: str) -> Iterator[str]:
+    """A fresh database of this test's own, cloned from the migrated template, as its owner
+    (a superuser): for tests that arrange what the processes' role may not write."""
     name = f"tt_test_{uuid.uuid4().hex[:12]}"
     _admin(
         sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -58,6 +79,12 @@ def database_url(template_database: str) -> Iterator[str]:
     )
     yield with_database(ADMIN_URL, name)
     _drop(name)
+
+
+@pytest.fixture
+def database_url(owner_database_url: str) -> str:
+    """The test's own database as the processes' role (what DATABASE_URL names)."""
+    return as_app(owner_database_url)
 
 
 AMQP_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")

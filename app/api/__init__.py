@@ -44,9 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.publisher = connection
         background = [
             asyncio.create_task(relay_forever(app.state.pool, connection), name="relay"),
-            asyncio.create_task(
-                purge_forever(app.state.pool, settings.audit.retention_days), name="audit-purge"
-            ),
+            asyncio.create_task(purge_forever(app.state.pool), name="audit-purge"),
         ]
         try:
             yield

@@ -4,10 +4,10 @@ Each module registers its commands on the shared Typer app."""
 
 from __future__ import annotations
 
-from app.cli import doctor, jobs, rules, runs, servers, tokens
+from app.cli import audit, doctor, jobs, rules, runs, servers, tokens
 from app.cli.common import cli
 
-__all__ = ["cli", "doctor", "jobs", "main", "rules", "runs", "servers", "tokens"]
+__all__ = ["audit", "cli", "doctor", "jobs", "main", "rules", "runs", "servers", "tokens"]
 
 
 def main() -> None:

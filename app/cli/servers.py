@@ -12,6 +12,7 @@ import typer
 
 from app.cli.common import cli, run, settings
 from app.config import Settings
+from app.errors import ConfigurationError
 
 
 @cli.command()
@@ -104,5 +105,14 @@ def migrate() -> None:
     from app.migrate import migrate as run_migrations  # noqa: PLC0415 - alembic is heavy
 
     loaded = settings()
-    run_migrations(loaded.database)
+    owner = loaded.migrate_database.url
+    try:
+        run_migrations(
+            loaded.database,
+            owner_url=owner.get_secret_value() if owner is not None else None,
+            retention_days=loaded.audit.retention_days,
+        )
+    except ConfigurationError as exc:
+        typer.echo(f"tasktracker: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     typer.echo("database schema is up to date")

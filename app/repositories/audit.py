@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from app.db import Connection
-from app.models import AuditEntry
+from app.models import AuditEntry, AuditSeal
 from app.repositories import fetch_all
 from app.sql import queries
 
@@ -67,10 +70,71 @@ async def list_audit_entries(
             limit=limit,
         )
     )
-    return [AuditEntry.model_validate(dict(row)) for row in rows]
+    return [_entry(row) for row in rows]
 
 
-async def purge_audit_entries(conn: Connection, before: dt.datetime) -> int:
-    """Delete entries older than `before`; call inside a transaction."""
-    await queries.allow_audit_purge(conn, before=before)
-    return int(await queries.purge_audit_entries(conn, before=before))
+async def purge_audit_batch(conn: Connection) -> tuple[int, int]:
+    """One batch of the retention purge in its own transaction: (seals, entries) removed."""
+    row = await queries.purge_audit_batch(conn)
+    return int(row["seals"]), int(row["entries"])
+
+
+def _entry(row: asyncpg.Record) -> AuditEntry:
+    values = dict(row)
+    seq, digest = values.pop("seal_seq", None), values.pop("seal_hash", None)
+    seal = AuditSeal(seq=seq, hash=digest) if seq is not None else None
+    return AuditEntry.model_validate({**values, "seal": seal})
+
+
+@dataclass(frozen=True)
+class ChainStart:
+    """Where verification starts: after seal `after_seq`, whose hash is `prev_hash`."""
+
+    after_seq: int
+    prev_hash: bytes
+    checkpoint: bool
+
+
+GENESIS_HASH = bytes(32)
+
+
+async def chain_start(conn: Connection, since: dt.datetime | None) -> ChainStart | None:
+    """After the latest purge checkpoint (or the beginning), or at the first seal sealed since
+    `since` (None when there is none)."""
+    if since is not None:
+        first = await queries.get_first_seal_since(conn, since=since)
+        if first is None:
+            return None
+        return ChainStart(int(first["seq"]) - 1, bytes(first["prev_hash"]), checkpoint=False)
+    checkpoint = await queries.get_audit_checkpoint(conn)
+    if checkpoint is None:
+        return ChainStart(0, GENESIS_HASH, checkpoint=False)
+    return ChainStart(int(checkpoint["seq"]), bytes(checkpoint["hash"]), checkpoint=True)
+
+
+async def chain_head(conn: Connection) -> tuple[int, bytes]:
+    row = await queries.get_audit_chain_head(conn)
+    return int(row["seq"]), bytes(row["hash"])
+
+
+async def stream(
+    conn: Connection, query: Any, *args: Any, prefetch: int = 1000
+) -> AsyncIterator[asyncpg.Record]:
+    """A named query's rows through a server-side cursor (inside a transaction)."""
+    cursor = await conn.cursor(query.sql, *args)
+    while rows := await cursor.fetch(prefetch):
+        for row in rows:
+            yield row
+
+
+def stream_seals(conn: Connection, after_seq: int) -> AsyncIterator[asyncpg.Record]:
+    return stream(conn, queries.stream_audit_seals, after_seq, prefetch=100)
+
+
+def stream_sealed_entries(conn: Connection, after_seq: int) -> AsyncIterator[asyncpg.Record]:
+    return stream(conn, queries.stream_sealed_entries, after_seq, prefetch=5000)
+
+
+async def list_unsealed_entries(conn: Connection, from_id: int, limit: int) -> list[int]:
+    rows = await fetch_all(queries.list_unsealed_entries(conn, from_id=from_id, limit=limit))
+    return [int(row["id"]) for row in rows]

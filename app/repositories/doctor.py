@@ -96,3 +96,23 @@ async def get_last_run_decisions(conn: Connection) -> RunDecisions | None:
     """The latest finished non-dry run's counters and audited decisions, or None."""
     row = await queries.get_last_run_decisions(conn)
     return RunDecisions(**dict(row)) if row is not None else None
+
+
+@dataclass(frozen=True)
+class DatabaseRole:
+    """The role the processes connect as, and what it may do to the audit log."""
+
+    role: str
+    superuser: bool
+    owner: bool
+    can_change_audit: bool
+
+
+async def get_database_role(conn: Connection) -> DatabaseRole:
+    row = await queries.get_database_role(conn)
+    return DatabaseRole(
+        role=row["role"],
+        superuser=row["superuser"],
+        owner=row["owner"],
+        can_change_audit=row["can_change_audit"],
+    )

@@ -1,12 +1,17 @@
-"""The audit log's retention purge: the only code that deletes audit entries."""
+"""The audit log's retention purge: the only code that deletes audit entries.
+
+It calls the owner's function `audit_purge_batch()` (migration 0006) until it answers that
+nothing more has expired. The function decides everything (the cutoff from the database's
+clock and AUDIT_RETENTION_DAYS as `tasktracker migrate` stored it, the batch size, whole seals
+only, a checkpoint per batch); each call is one short transaction on a pooled connection, so
+no call comes near the api's command timeout however much has expired."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 
-from app.db import Pool, transaction
+from app.db import Pool
 from app.logging import context
 from app.repositories import audit
 
@@ -15,24 +20,30 @@ logger = logging.getLogger("automation")
 PURGE_INTERVAL_SECONDS = 3600
 
 
-async def purge_expired_audit_entries(pool: Pool, retention_days: int) -> int:
-    """Delete entries older than the retention; answers how many went."""
-    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)
-    async with transaction(pool) as conn:
-        purged = await audit.purge_audit_entries(conn, before)
-    if purged:
+async def purge_expired_audit_entries(pool: Pool) -> int:
+    """Delete every expired seal and its entries, batch by batch; answers how many entries."""
+    entries = seals = batches = 0
+    while True:
+        async with pool.acquire() as conn:
+            gone_seals, gone_entries = await audit.purge_audit_batch(conn)
+        if gone_seals == 0:
+            break
+        batches += 1
+        seals += gone_seals
+        entries += gone_entries
+    if seals:
         logger.info(
             "Purged audit entries past their retention",
-            extra=context(entries=purged, before=before, retention_days=retention_days),
+            extra=context(entries=entries, seals=seals, batches=batches),
         )
-    return purged
+    return entries
 
 
-async def purge_forever(pool: Pool, retention_days: int) -> None:
+async def purge_forever(pool: Pool) -> None:
     """Purge at start and then hourly, until cancelled; a failed round is tried again."""
     while True:
         try:
-            await purge_expired_audit_entries(pool, retention_days)
+            await purge_expired_audit_entries(pool)
         except Exception:  # the purge must outlive a database restart
             logger.warning("Audit purge failed; trying again later", exc_info=True)
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)

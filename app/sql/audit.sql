@@ -6,29 +6,75 @@ RETURNING id, at, actor, action, version_id, rule_id, rule_revision, run_id, det
 
 -- name: list_audit_entries(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
 -- Audit entries newest first before a cursor (:before_id NULL for the first page), each filter
--- NULL for any; :since inclusive, :until exclusive.
-SELECT id, at, actor, action, version_id, rule_id, rule_revision, run_id, details
-FROM audit_log
-WHERE (:before_id::int8 IS NULL OR id < :before_id::int8)
-  AND (:version_id::int8 IS NULL OR version_id = :version_id::int8)
-  AND (:rule_id::int4 IS NULL OR rule_id = :rule_id::int4)
-  AND (:run_id::uuid IS NULL OR run_id = :run_id::uuid)
-  AND (:actor::text IS NULL OR actor = :actor::text)
-  AND (:action::text IS NULL OR action = :action::text)
-  AND (:since::timestamptz IS NULL OR at >= :since::timestamptz)
-  AND (:until::timestamptz IS NULL OR at < :until::timestamptz)
-ORDER BY id DESC
+-- NULL for any; :since inclusive, :until exclusive. Each with the seal that covers it.
+SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
+       a.details, s.seq AS seal_seq, encode(s.hash, 'hex') AS seal_hash
+FROM audit_log AS a
+LEFT JOIN LATERAL (
+    SELECT seq, hash FROM audit_seals
+    WHERE xid = a.xid AND first_id <= a.id AND last_id >= a.id
+    ORDER BY first_id DESC
+    LIMIT 1
+) AS s ON true
+WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
+  AND (:version_id::int8 IS NULL OR a.version_id = :version_id::int8)
+  AND (:rule_id::int4 IS NULL OR a.rule_id = :rule_id::int4)
+  AND (:run_id::uuid IS NULL OR a.run_id = :run_id::uuid)
+  AND (:actor::text IS NULL OR a.actor = :actor::text)
+  AND (:action::text IS NULL OR a.action = :action::text)
+  AND (:since::timestamptz IS NULL OR a.at >= :since::timestamptz)
+  AND (:until::timestamptz IS NULL OR a.at < :until::timestamptz)
+ORDER BY a.id DESC
 LIMIT :limit;
 
--- name: allow_audit_purge(before)$
--- Let this transaction (only) delete audit entries older than :before: the one exception the
--- append-only trigger makes, for the retention purge.
-SELECT set_config('tasktracker.audit_purge_before', :before::timestamptz::text, true);
+-- name: purge_audit_batch()^
+-- One batch of the retention purge (the owner's function: its cutoff and batch size come from
+-- audit_settings, never from here). Answers the seals and entries it removed; 0 seals: done.
+SELECT seals, entries FROM audit_purge_batch();
 
--- name: purge_audit_entries(before)$
--- The retention purge (after allow_audit_purge in the same transaction): entries older than
--- :before go. Answers how many.
-WITH purged AS (
-    DELETE FROM audit_log WHERE at < :before::timestamptz RETURNING 1
-)
-SELECT count(*) FROM purged;
+-- name: get_audit_checkpoint()^
+-- The latest purge checkpoint (the seal verify starts after), or no row.
+SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1;
+
+-- name: get_audit_chain_head()^
+-- Where sealing will append next: the last seal's number and hash.
+SELECT seq, hash FROM audit_chain_head;
+
+-- name: get_first_seal_since(since)^
+-- The first seal sealed at or after :since (where `audit verify --since` starts), or no row.
+SELECT seq, prev_hash FROM audit_seals WHERE sealed_at >= :since ORDER BY seq LIMIT 1;
+
+-- name: stream_audit_seals(after_seq)
+-- Every seal after :after_seq in chain order, as verify recomputes it (read with a cursor).
+SELECT seq, xid::text AS xid, first_id, last_id, entry_count, entry_index, entries_digest,
+       prev_hash, hash, newest_at, sealed_at
+FROM audit_seals
+WHERE seq > :after_seq
+ORDER BY seq;
+
+-- name: stream_sealed_entries(after_seq)
+-- The entries each seal after :after_seq covers (its transaction's, within its id range), in
+-- seal then id order; details as jsonb's canonical text (read with a cursor).
+SELECT s.seq, e.id, e.at, e.actor, e.action, e.version_id, e.rule_id, e.rule_revision,
+       e.run_id, e.details::text AS details
+FROM audit_seals AS s
+JOIN LATERAL (
+    SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
+           a.details
+    FROM audit_log AS a
+    WHERE a.id BETWEEN s.first_id AND s.last_id AND a.xid = s.xid
+) AS e ON true
+WHERE s.seq > :after_seq
+ORDER BY s.seq, e.id;
+
+-- name: list_unsealed_entries(from_id, limit)
+-- Entries from id :from_id on that no seal covers (written with the sealing trigger off).
+SELECT a.id
+FROM audit_log AS a
+WHERE a.id >= :from_id
+  AND NOT EXISTS (
+      SELECT 1 FROM audit_seals AS s
+      WHERE s.xid = a.xid AND a.id BETWEEN s.first_id AND s.last_id
+  )
+ORDER BY a.id
+LIMIT :limit;

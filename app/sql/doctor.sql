@@ -54,3 +54,15 @@ FROM automation_runs AS r
 WHERE NOT r.dry_run AND r.state IN ('COMPLETED', 'FAILED')
 ORDER BY r.finished_at DESC, r.seq DESC
 LIMIT 1;
+
+-- name: get_database_role()^
+-- Who the processes connect as: superuser, the owner of the audit log, and whether that role
+-- could change the log by privilege (it should only read and append).
+SELECT current_user AS role,
+       r.rolsuper AS superuser,
+       pg_get_userbyid(c.relowner) = current_user AS owner,
+       has_table_privilege('audit_log', 'UPDATE')
+           OR has_table_privilege('audit_log', 'DELETE')
+           OR has_table_privilege('audit_log', 'TRUNCATE') AS can_change_audit
+FROM pg_roles AS r, pg_class AS c
+WHERE r.rolname = current_user AND c.oid = 'audit_log'::regclass;

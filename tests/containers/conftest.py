@@ -29,6 +29,8 @@ HOST_CA_FOLDER = Path("/usr/local/share/ca-certificates")
 
 # Secrets as operators make them: `openssl rand -base64` output and worse.
 POSTGRES_PASSWORD = "Xk7/q+Zr9w=@:%2F"
+# The processes' own role's password (the migrate service creates the role with it).
+APP_DATABASE_PASSWORD = "Ap9/p+Qs3=@:%2Fx"
 RABBITMQ_PASSWORD = "Rb/+=@:%41z"
 # Settings an operator changes in .env; each must reach the processes (checked by the tests).
 ENV_CHANGES = {"LOG_LANGUAGE": "uk", "API_MAX_BODY_BYTES": "65536"}
@@ -156,6 +158,7 @@ def stack_folder(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) 
     env = (ROOT / ".env.example").read_text()
     values = {
         "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
+        "APP_DATABASE_PASSWORD": APP_DATABASE_PASSWORD,
         "RABBITMQ_PASSWORD": RABBITMQ_PASSWORD,
         "TASKTRACKER_HTTP_PORT": str(_free_port()),
         **ENV_CHANGES,

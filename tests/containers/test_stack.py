@@ -80,6 +80,28 @@ def test_the_operators_psql_query_prints_the_default_job(stack: Stack):
     assert "(1 row)" in out
 
 
+def test_the_processes_connect_as_their_own_role_and_the_audit_log_verifies(
+    stack: Stack, admin_token: str
+):
+    """migrate (as postgres) created the `tasktracker` role; the api, worker and scheduler
+    connect as it, it is no superuser and owns nothing; `tasktracker audit verify` in the api
+    container passes (the token made above is an audited, sealed entry)."""
+    stack.wait_until("the worker to consume", lambda: _consumers(stack) == 1)
+    users = stack.psql(
+        "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity"
+        " WHERE application_name LIKE 'tasktracker-%'"
+    )
+    assert users == "tasktracker", users
+    assert stack.psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'tasktracker'") == "f"
+    assert (
+        stack.psql("SELECT count(*) FROM pg_class WHERE relowner = 'tasktracker'::regrole") == "0"
+    )
+    out = stack.sh("docker exec task-tracker-api tasktracker audit verify")
+    assert "OK: every entry and seal matches the chain" in out, out
+    doctor = stack.sh("docker exec task-tracker-api tasktracker doctor", check=False)
+    assert "OK\tdatabase role\ttasktracker: not the owner" in doctor, doctor
+
+
 def test_secrets_with_url_characters_and_env_settings_reach_every_process(
     stack: Stack, admin_token: str
 ):

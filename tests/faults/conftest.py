@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DatabaseSettings
 from app.db import with_database
-from app.migrate import migrate
+from tests.conftest import as_app, migrate_as_owner
 from tests.e2e.conftest import start_scheduler, start_worker  # fixtures shared with e2e
 from tests.tcp_proxy import free_port
 
@@ -95,10 +94,11 @@ class PrivatePostgres:
         return time.monotonic() - started
 
     def database(self) -> str:
-        """A fresh, migrated database on this cluster."""
+        """A fresh database on this cluster, migrated by its owner (postgres); the URL of the
+        processes' role, which the migration created."""
         url = with_database(self.admin_url, f"tt_fault_{uuid.uuid4().hex[:10]}")
-        migrate(DatabaseSettings(url=url))
-        return url
+        migrate_as_owner(url)
+        return as_app(url)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from app.repositories import rules as rule_repo
 from app.rules.compiler import evaluation_order
 from app.rules.evaluator import VersionFacts, deciding_rule
 from app.services.retention import purge_expired_audit_entries
+from tests.conftest import connect_db
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -346,20 +347,25 @@ async def test_cancel_stops_a_waiting_run_at_once(app_client, auth_headers, pool
     assert audited == 1
 
 
-async def insert_audit(pool, rows):
-    async with pool.acquire() as conn:
+async def insert_audit(owner_url, rows):
+    """Entries with times of the test's choosing: only the owner may write `at` (the
+    processes' role writes every column but id, at and xid)."""
+    conn = await connect_db(owner_url)
+    try:
         await conn.executemany(
             "INSERT INTO audit_log (at, actor, action, version_id, rule_id, rule_revision)"
             " VALUES ($1, $2, $3, $4, $5, $6)",
             rows,
         )
+    finally:
+        await conn.close()
 
 
-async def test_audit_filters_and_pages_newest_first(app_client, admin, pool):
+async def test_audit_filters_and_pages_newest_first(app_client, admin, owner_database_url):
     """Every filter narrows the list; pages follow the cursor; a bad cursor is 422."""
     now = dt.datetime.now(dt.UTC)
     await insert_audit(
-        pool,
+        owner_database_url,
         [
             (now - dt.timedelta(hours=3), "rule:7@2", "approve", 1, 7, 2),
             (now - dt.timedelta(hours=2), "rule:7@2", "reject", 2, 7, 2),
@@ -393,7 +399,11 @@ async def test_audit_filters_and_pages_newest_first(app_client, admin, pool):
         "rule_revision",
         "run_id",
         "details",
+        "seal",
     }
+    assert set(entry["seal"]) == {"seq", "hash"}
+    assert entry["seal"]["seq"] >= 1
+    assert len(entry["seal"]["hash"]) == 64
     rest = (
         await app_client.get(
             url, params={"limit": 2, "rule_id": 7, "cursor": first["next_cursor"]}, headers=admin
@@ -404,17 +414,17 @@ async def test_audit_filters_and_pages_newest_first(app_client, admin, pool):
     assert bad.status_code == 422
 
 
-async def test_the_retention_purge_is_the_only_delete(pool):
+async def test_the_retention_purge_is_the_only_delete(pool, owner_database_url):
     """Entries older than the retention go; newer ones stay; a plain DELETE is refused."""
     now = dt.datetime.now(dt.UTC)
     await insert_audit(
-        pool,
+        owner_database_url,
         [
             (now - dt.timedelta(days=400), "system", "approve", 1, None, None),
             (now - dt.timedelta(days=10), "system", "approve", 2, None, None),
         ],
     )
-    assert await purge_expired_audit_entries(pool, retention_days=365) == 1
+    assert await purge_expired_audit_entries(pool) == 1  # AUDIT_RETENTION_DAYS=365
     async with pool.acquire() as conn:
         left = await conn.fetch("SELECT version_id FROM audit_log")
         assert [r["version_id"] for r in left] == [2]
@@ -422,7 +432,7 @@ async def test_the_retention_purge_is_the_only_delete(pool):
             await conn.execute("DELETE FROM audit_log")
 
 
-async def test_stats_and_trends_count_decisions_in_sql(app_client, admin, pool):
+async def test_stats_and_trends_count_decisions_in_sql(app_client, admin, pool, owner_database_url):
     """Stats add decisions up by action, rule and person; trends give one zero-filled row per
     UTC day of the period, ending today."""
     high = await create_rule(
@@ -432,7 +442,7 @@ async def test_stats_and_trends_count_decisions_in_sql(app_client, admin, pool):
     now = dt.datetime.now(dt.UTC)
     actor = f"rule:{high['id']}@1"
     await insert_audit(
-        pool,
+        owner_database_url,
         [
             (now, actor, "approve", 1, high["id"], 1),
             (now, actor, "approve", 2, high["id"], 1),

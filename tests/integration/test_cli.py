@@ -66,12 +66,15 @@ def test_a_duplicate_token_name_fails_with_a_message(database_url):
     assert again.stdout == ""
 
 
-def test_migrate_twice_is_harmless(database_url):
-    """`tasktracker migrate` on a migrated database succeeds and changes nothing."""
-    first = run(database_url, "migrate")
-    second = run(database_url, "migrate")
+def test_migrate_twice_is_harmless(database_url, owner_database_url):
+    """`tasktracker migrate` on a migrated database succeeds and changes nothing, with the
+    owner's URL (as deployed) or with the processes' URL alone (nothing left to do)."""
+    first = run(database_url, "migrate", MIGRATE_DATABASE_URL=owner_database_url)
+    second = run(database_url, "migrate", MIGRATE_DATABASE_URL=owner_database_url)
+    alone = run(database_url, "migrate")
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
+    assert alone.returncode == 0, alone.stderr
 
 
 def test_a_bad_setting_stops_the_process_naming_it(database_url):

@@ -21,6 +21,7 @@ from app.doctor import (
     LEADER,
     RABBITMQ,
     RECENT_RUNS,
+    ROLE,
     RULES,
     TIME_ZONES,
     WORKER,
@@ -28,7 +29,7 @@ from app.doctor import (
     Status,
     run_checks,
 )
-from tests.conftest import AMQP_URL, connect_db
+from tests.conftest import AMQP_URL, APP_ROLE, connect_db
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,6 +44,7 @@ ORDER = [
     RECENT_RUNS,
     RULES,
     DECISIONS,
+    ROLE,
 ]
 DATABASE_CHECKS = ORDER[3:]
 CLOSED_DATABASE = "postgresql://postgres:s3cret@127.0.0.1:1/tasktracker"
@@ -75,8 +77,9 @@ def with_urls(settings: Settings, *, database: str | None = None, broker: str | 
 
 
 @pytest.fixture
-async def db(settings):
-    conn = await connect_db(settings.database.url.get_secret_value())
+async def db(owner_database_url):
+    """The test's database as its owner, to arrange states the processes would not write."""
+    conn = await connect_db(owner_database_url)
     yield conn
     await conn.close()
 
@@ -108,6 +111,21 @@ async def test_a_fresh_install_with_nothing_running_fails_only_on_the_processes(
     assert (checks[RECENT_RUNS].status, checks[RECENT_RUNS].detail) == (Status.WARN, "no run yet")
     assert checks[RULES].status is Status.OK
     assert checks[DECISIONS].status is Status.OK
+    assert checks[ROLE].status is Status.OK
+    assert checks[ROLE].detail == (
+        f"{APP_ROLE}: not the owner, reads and appends to the audit log only"
+    )
+
+
+async def test_the_processes_connecting_as_a_superuser_or_the_owner_is_a_warning(
+    settings, owner_database_url
+):
+    """As postgres (a superuser, here also the owner) the role line warns with the fix."""
+    checks = await doctor(with_urls(settings, database=owner_database_url))
+    assert checks[ROLE].status is Status.WARN
+    assert checks[ROLE].detail == "the processes connect as postgres, a superuser"
+    assert "MIGRATE_DATABASE_URL" in checks[ROLE].fix
+    assert "tasktracker migrate" in checks[ROLE].fix
 
 
 async def test_worker_alive_reads_the_consumers_of_the_configured_queue(settings):

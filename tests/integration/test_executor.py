@@ -9,6 +9,7 @@ import pytest
 
 from app.automation.executor import RunExecutor
 from app.config import AutomationSettings
+from app.services.audit_verify import verify_chain
 from tests.e2e.conftest import load_generated_versions
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,3 +90,31 @@ async def test_the_decision_cap_stops_a_run_completed_and_capped(pool, database_
         decided = await conn.fetchval("SELECT count(*) FROM versions WHERE status = 'approved'")
     assert (run["state"], run["capped"], run["approved"]) == ("COMPLETED", True, 100)
     assert decided == 100
+
+
+async def test_each_batch_is_sealed_in_its_own_transaction(pool, database_url):
+    """A run's decisions and their audit entries are sealed by the batch's own statement: one
+    seal per batch, covering exactly that batch's entries; the chain verifies."""
+    await load_generated_versions(database_url, 1_000)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
+            ' (\'all\', 1, \'approve\', \'{"field": "confidence", "op": "gte", "value": 0}\')'
+        )
+    executor, _ = executor_for(pool, batch_size=300)
+    run_id = await insert_run(pool)
+    await executor.execute(str(run_id))
+    async with pool.acquire() as conn:
+        run = await conn.fetchrow("SELECT * FROM automation_runs WHERE id = $1", run_id)
+        seals = await conn.fetch(
+            "SELECT s.entry_count, (SELECT count(*) FROM audit_log AS a WHERE a.xid = s.xid"
+            "  AND a.run_id = $1 AND a.action = 'approve') AS decisions"
+            " FROM audit_seals AS s ORDER BY s.seq",
+            run_id,
+        )
+        report = await verify_chain(conn)
+    assert (run["state"], run["approved"]) == ("COMPLETED", 1_000)
+    batches = [s["entry_count"] for s in seals if s["decisions"]]
+    assert batches == [300, 300, 300, 100]
+    assert all(s["entry_count"] == s["decisions"] for s in seals if s["decisions"])
+    assert report.ok, report.problems

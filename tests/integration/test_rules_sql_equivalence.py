@@ -187,8 +187,9 @@ class SqlSession:
 
 
 @pytest.fixture
-def sql_session(database_url: str) -> Iterator[SqlSession]:
-    session = SqlSession(database_url)
+def sql_session(owner_database_url: str) -> Iterator[SqlSession]:
+    # The owner: each example empties `versions`, which the processes' role may not delete.
+    session = SqlSession(owner_database_url)
     yield session
     session.close()
 

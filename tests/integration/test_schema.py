@@ -36,9 +36,9 @@ async def test_migrating_again_changes_nothing(database_url):
         "TRUNCATE audit_log",
     ],
 )
-async def test_audit_log_refuses_changes_even_for_a_superuser(database_url, statement):
+async def test_audit_log_refuses_changes_even_for_a_superuser(owner_database_url, statement):
     """UPDATE, DELETE and TRUNCATE on audit_log fail for the owner and superuser too."""
-    conn = await asyncpg.connect(database_url)  # the postgres superuser
+    conn = await asyncpg.connect(owner_database_url)  # the postgres superuser
     try:
         await conn.execute("INSERT INTO audit_log (actor, action) VALUES ('system', 'test')")
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
@@ -48,22 +48,27 @@ async def test_audit_log_refuses_changes_even_for_a_superuser(database_url, stat
         await conn.close()
 
 
-async def test_only_the_retention_purge_may_delete_old_entries(database_url):
-    """With the purge setting, rows older than its instant go; newer rows still may not."""
-    conn = await asyncpg.connect(database_url)
+async def test_only_the_retention_purge_may_delete_old_entries(owner_database_url):
+    """No session setting opens the log (the old purge setting is now refused like any
+    DELETE); the purge function removes the seal older than AUDIT_RETENTION_DAYS only."""
+    conn = await asyncpg.connect(owner_database_url)
     try:
         await conn.execute(
             "INSERT INTO audit_log (actor, action, at) VALUES"
-            " ('system', 'old', now() - interval '400 days'), ('system', 'new', now())"
+            " ('system', 'old', now() - interval '400 days')"
         )
-        async with conn.transaction():
-            await conn.execute(
-                "SELECT set_config('tasktracker.audit_purge_before',"
-                " (now() - interval '365 days')::text, true)"
-            )
-            await conn.execute("DELETE FROM audit_log WHERE action = 'old'")
-            with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await conn.execute("DELETE FROM audit_log WHERE action = 'new'")
+        await conn.execute("INSERT INTO audit_log (actor, action) VALUES ('system', 'new')")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT set_config('tasktracker.audit_purge_before',"
+                    " (now() - interval '365 days')::text, true)"
+                )
+                await conn.execute("DELETE FROM audit_log WHERE action = 'old'")
+        assert tuple(await conn.fetchrow("SELECT * FROM audit_purge_batch()")) == (1, 1)
+        assert await conn.fetchval("SELECT array_agg(action) FROM audit_log") == ["new"]
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute("DELETE FROM audit_log WHERE action = 'new'")
     finally:
         await conn.close()
 

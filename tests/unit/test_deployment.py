@@ -33,13 +33,33 @@ def test_secrets_are_required_and_rabbitmq_has_its_own_user(compose):
     """Passwords and the broker user come from .env with ${VAR:?}; `guest` appears nowhere;
     .env.example names a user other than guest."""
     text = (ROOT / "compose.yaml").read_text()
-    for variable in ("POSTGRES_PASSWORD", "RABBITMQ_USER", "RABBITMQ_PASSWORD"):
+    for variable in (
+        "POSTGRES_PASSWORD",
+        "APP_DATABASE_PASSWORD",
+        "RABBITMQ_USER",
+        "RABBITMQ_PASSWORD",
+    ):
         assert re.search(r"\$\{" + variable + r":\?", text), variable
     assert "guest" not in text.replace("`guest`", "")
     example = (ROOT / ".env.example").read_text()
     user = re.search(r"^RABBITMQ_USER=(.*)$", example, re.MULTILINE)
     assert user is not None
     assert user.group(1) not in ("", "guest")
+
+
+def test_only_the_migration_connects_as_the_owner(compose):
+    """The api, scheduler and worker connect as a role of their own; only the migrate
+    service is given the owner's URL and password (SPEC section 3, least privilege)."""
+    services = compose["services"]
+    migrate = services["migrate"]["environment"]
+    assert migrate["MIGRATE_DATABASE_URL"].startswith("postgresql://postgres@")
+    assert "POSTGRES_PASSWORD" in migrate["MIGRATE_DATABASE_PASSWORD"]
+    for name in ("migrate", "api", "scheduler", "worker"):
+        environment = services[name]["environment"]
+        assert environment["DATABASE_URL"].startswith("postgresql://${APP_DATABASE_USER"), name
+        assert "APP_DATABASE_PASSWORD" in environment["DATABASE_PASSWORD"], name
+    for name in ("api", "scheduler", "worker"):
+        assert "MIGRATE_DATABASE_URL" not in services[name]["environment"], name
 
 
 def test_resource_limits_on_every_service(compose):

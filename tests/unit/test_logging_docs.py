@@ -26,6 +26,7 @@ ALLOWED_COMMANDS = {
     "docker ps",
     "docker exec task-tracker-api tasktracker token create --name NAME --role admin",
     "docker exec task-tracker-api tasktracker doctor",
+    "docker exec task-tracker-api tasktracker audit verify",  # tests/containers runs it
     "docker compose up -d --wait",
 }
 SPEC_LINES_UK = [
@@ -46,6 +47,7 @@ CHECKS = [
     doctor.RECENT_RUNS,
     doctor.RULES,
     doctor.DECISIONS,
+    doctor.ROLE,
 ]
 
 

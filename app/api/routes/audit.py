@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -13,6 +13,7 @@ from app.api.deps import Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
 from app.models import AuditEntry, Page, Role
 from app.repositories import audit
+from app.services.audit_verify import summary_lines, verify_chain
 from app.validation import StorableText
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)
@@ -52,3 +53,25 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
     return moment
+
+
+@router.get(
+    "/verify",
+    openapi_extra=requires(Role.ADMIN),
+    summary="Recompute the audit log's hash chain (what `tasktracker audit verify` prints)",
+)
+async def verify_audit(
+    pool: DbPool,
+    since: Annotated[
+        dt.datetime | None, Query(description="start at the first seal sealed since, ISO 8601")
+    ] = None,
+    expect_head: Annotated[
+        str | None,
+        Query(pattern="^[0-9a-fA-F]{64}$", description="a head hash recorded earlier"),
+    ] = None,
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        report = await verify_chain(
+            conn, since=_aware(since), expect_head=expect_head.lower() if expect_head else None
+        )
+    return {**report.as_dict(), "lines": summary_lines(report)}

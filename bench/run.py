@@ -11,6 +11,13 @@ One invocation, on the local PostgreSQL and RabbitMQ:
 then a table on stdout and JSON in bench/results/. `--per-row` also times the per-row way
 (fetch, decide in Python, one UPDATE per version) on a copy, and `--sweep` runs several sizes
 and draws bench/results/scaling.png.
+
+`--workers K [K ...]` and `--rules R [R ...]` measure every pair: K worker processes (the run
+split into K shards, AUTOMATION_SHARDS=K) and R rules (the ten benchmark rules, and past ten
+the rules of bench.rulesets.generated_rules(R - 10) ranked before them), each against the
+single-statement floor and the K-way parallel floor (K connections, each its id range in
+10,000-id batches) measured in the same invocation; several pairs draw
+bench/results/workers.png.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from app.rules.compiler import (
 )
 from app.rules.evaluator import VersionFacts, deciding_rule
 from bench.dataset import RULES, load_versions
+from bench.rulesets import generated_rules
 
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -56,6 +64,11 @@ ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.
 AMQP_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 SMALL_CASE = 47
 LATENCY_TRIGGERS = 20
+PARALLEL_BATCH_IDS = 10_000
+# Generated rules rank before the ten benchmark rules (priorities 901-1000 against 20-90), so
+# that every version passes through all of them: the CASE's worst case, with the decisions of
+# the ten (about four in five) unchanged.
+GENERATED_PRIORITY_SHIFT = 900
 
 
 @dataclasses.dataclass
@@ -81,6 +94,14 @@ class Figures:
     per_row_seconds: float | None = None
     per_row_floor_seconds: float | None = None
     verified: bool | None = None
+    workers: int = 1
+    shards: int = 0
+    parallel_floor_seconds: float = 0.0
+    parallel_floor_before_seconds: float = 0.0
+    parallel_floor_after_seconds: float = 0.0
+    ratio_parallel: float = 0.0
+    us_per_version_per_rule: float = 0.0
+    floor_us_per_version_per_rule: float = 0.0
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -210,6 +231,71 @@ async def measure_floor(
     return elapsed
 
 
+PARALLEL_STATEMENT = FLOOR_STATEMENT.replace(
+    "WHERE v.status = 'pending'", "WHERE v.status = 'pending' AND v.id > $6 AND v.id <= $7"
+)
+
+
+async def measure_parallel_floor(
+    conn: asyncpg.Connection,
+    url: str,
+    rules: list[RuleToEvaluate],
+    evaluated_at: dt.datetime,
+    ways: int,
+) -> float:
+    """Seconds for the K-way parallel floor: the floor's statement on the same copies, from
+    `ways` connections at once, each over its id range (about equal pending count) in
+    10,000-id batches, each batch its own transaction (with jit off, as a run's batches)."""
+    await conn.execute("DROP TABLE IF EXISTS floor_versions, floor_audit")
+    await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
+    await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
+    await conn.execute(
+        "INSERT INTO floor_versions OVERRIDING SYSTEM VALUE SELECT * FROM bench_pristine"
+    )
+    await conn.execute("VACUUM ANALYZE floor_versions")
+    bounds = await conn.fetch(
+        "SELECT max(id) AS hi FROM (SELECT id, ntile($1) OVER (ORDER BY id) AS part"
+        " FROM floor_versions WHERE status = 'pending') p GROUP BY part ORDER BY part",
+        ways,
+    )
+    highs = [int(row["hi"]) for row in bounds]
+    ranges = list(zip([0, *highs[:-1]], highs, strict=True))
+    await conn.execute("CHECKPOINT")
+    ctx = CompileContext(SqlParams(first=8), evaluated_at)
+    statement = PARALLEL_STATEMENT.replace("{deciding_rule}", compile_deciding_rule(rules, ctx))
+    ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
+    columns = (
+        [r.id for r in ordered],
+        [r.revision for r in ordered],
+        [r.action for r in ordered],
+        [r.name for r in ordered],
+        uuid.uuid4(),
+    )
+    connections = [await asyncpg.connect(url) for _ in ranges]
+    try:
+        for other in connections:
+            await other.execute("SET jit = off")
+
+        async def one_range(other: asyncpg.Connection, low: int, high: int) -> None:
+            for after in range(low, high, PARALLEL_BATCH_IDS):
+                upto = min(after + PARALLEL_BATCH_IDS, high)
+                await other.execute(statement, *columns, after, upto, *ctx.params.values)
+
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                one_range(other, low, high)
+                for other, (low, high) in zip(connections, ranges, strict=True)
+            )
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        for other in connections:
+            await other.close()
+    await conn.execute("DROP TABLE floor_versions, floor_audit")
+    return elapsed
+
+
 async def measure_per_row(
     conn: asyncpg.Connection, rules: list[RuleToEvaluate], evaluated_at: dt.datetime, count: int
 ) -> float:
@@ -284,8 +370,10 @@ async def verify(
 # -- one measurement ---------------------------------------------------------------------------
 
 
-async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) -> Figures:
-    figures = Figures(versions=versions, rules=rule_count)
+async def measure(
+    versions: int, rule_count: int, *, per_row: int, check: bool, workers: int = 1
+) -> Figures:
+    figures = Figures(versions=versions, rules=rule_count, workers=workers)
     queue = f"tt-bench-{uuid.uuid4().hex[:10]}"
     async with fresh_database() as url:
         port = _free_port()
@@ -296,11 +384,17 @@ async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) 
             "AUTH_DISABLED": "true",
             "LOG_LEVEL": "WARNING",
         }
+        # K workers decide one run together: split into K shards (one worker: never split).
+        worker_env = {**env, "AUTOMATION_SHARDS": str(workers)}
         try:
             with (
                 service([TASKTRACKER, "api", "--port", str(port)], env),
-                service([TASKTRACKER, "worker"], env) as worker,
+                contextlib.ExitStack() as stack,
             ):
+                pids = [
+                    stack.enter_context(service([TASKTRACKER, "worker"], worker_env)).pid
+                    for _ in range(workers)
+                ]
                 async with httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{port}", timeout=60
                 ) as client:
@@ -313,8 +407,8 @@ async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) 
                     conn = await connect(DatabaseSettings(url=url), "bench")
                     try:
                         await _small_cases(conn, client, figures)
-                        figures.worker_peak_rss_mb_before_run = peak_rss_mb(worker.pid)
-                        await _big_run(conn, client, figures, worker.pid, per_row, check)
+                        figures.worker_peak_rss_mb_before_run = max(map(peak_rss_mb, pids))
+                        await _big_run(conn, client, figures, pids, per_row, check, url)
                     finally:
                         await conn.close()
         finally:
@@ -323,19 +417,13 @@ async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) 
 
 
 def _rules(count: int) -> list[dict[str, Any]]:
-    """The first `count` benchmark rules; past ten, copies at lower priorities."""
-    bodies = []
-    for i in range(count):
-        base = RULES[i % len(RULES)]
-        round_ = i // len(RULES)
-        bodies.append(
-            {
-                **base,
-                "name": base["name"] + (f" {round_}" if round_ else ""),
-                "priority": max(0, base["priority"] - round_),
-            }
-        )
-    return bodies
+    """The first `count` benchmark rules; past ten, the ten and `count - 10` rules of
+    bench.rulesets.generated_rules (the same every time), ranked before the ten."""
+    generated = [
+        {**body, "priority": body["priority"] + GENERATED_PRIORITY_SHIFT}
+        for body in generated_rules(max(0, count - len(RULES)))
+    ]
+    return [*generated, *RULES[: min(count, len(RULES))]]
 
 
 async def _until_ready(client: httpx.AsyncClient) -> None:
@@ -368,9 +456,10 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     conn: asyncpg.Connection,
     client: httpx.AsyncClient,
     figures: Figures,
-    worker_pid: int,
+    worker_pids: list[int],
     per_row: int,
     check: bool,
+    url: str,
 ) -> None:
     started = time.perf_counter()
     await load_versions(conn, figures.versions)
@@ -383,6 +472,9 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     )
     evaluated_at = dt.datetime.now(dt.UTC)
     figures.floor_before_seconds = await measure_floor(conn, rules, evaluated_at)
+    figures.parallel_floor_before_seconds = await measure_parallel_floor(
+        conn, url, rules, evaluated_at, figures.workers
+    )
     if per_row:
         figures.per_row_versions = per_row
         figures.per_row_seconds = await measure_per_row(conn, rules, evaluated_at, per_row)
@@ -403,11 +495,22 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     figures.run_worker_seconds = (run["finished_at"] - run["started_at"]).total_seconds()
     figures.run_state = run["state"] + (f" ({run['error']})" if run["error"] else "")
     figures.decided = run["approved"] + run["rejected"] + run["escalated"]
-    figures.worker_peak_rss_mb = peak_rss_mb(worker_pid)
+    figures.shards = run["shards"]
+    figures.worker_peak_rss_mb = max(map(peak_rss_mb, worker_pids))
 
     figures.floor_after_seconds = await measure_floor(conn, rules, evaluated_at)
     figures.floor_seconds = min(figures.floor_before_seconds, figures.floor_after_seconds)
     figures.ratio = figures.run_worker_seconds / figures.floor_seconds
+    figures.parallel_floor_after_seconds = await measure_parallel_floor(
+        conn, url, rules, evaluated_at, figures.workers
+    )
+    figures.parallel_floor_seconds = min(
+        figures.parallel_floor_before_seconds, figures.parallel_floor_after_seconds
+    )
+    figures.ratio_parallel = figures.run_worker_seconds / figures.parallel_floor_seconds
+    per_unit = 1e6 / (figures.versions * figures.rules)
+    figures.us_per_version_per_rule = figures.run_worker_seconds * per_unit
+    figures.floor_us_per_version_per_rule = figures.floor_seconds * per_unit
     if check:
         snapshot = json.loads(run["rules"]) if isinstance(run["rules"], str) else run["rules"]
         figures.verified = await verify(conn, rules_from_snapshot(snapshot), run)
@@ -428,6 +531,8 @@ async def _delete_queue(name: str) -> None:
 ROWS = [
     ("versions", "versions", "{:,}"),
     ("rules", "rules", "{}"),
+    ("workers", "workers", "{}"),
+    ("shards of the run", "shards", "{}"),
     ("decided", "decided", "{:,}"),
     ("run state", "run_state", "{}"),
     ("load (COPY)", "load_seconds", "{:.1f} s"),
@@ -437,8 +542,14 @@ ROWS = [
     ("  floor before the run", "floor_before_seconds", "{:.2f} s"),
     ("  floor after the run", "floor_after_seconds", "{:.2f} s"),
     ("ratio run / floor", "ratio", "{:.2f}x"),
-    ("worker peak RSS before the run", "worker_peak_rss_mb_before_run", "{:.1f} MB"),
-    ("worker peak RSS after the run", "worker_peak_rss_mb", "{:.1f} MB"),
+    ("K-way parallel floor (best of before/after)", "parallel_floor_seconds", "{:.2f} s"),
+    ("  parallel floor before the run", "parallel_floor_before_seconds", "{:.2f} s"),
+    ("  parallel floor after the run", "parallel_floor_after_seconds", "{:.2f} s"),
+    ("ratio run / parallel floor", "ratio_parallel", "{:.2f}x"),
+    ("run, µs per version per rule", "us_per_version_per_rule", "{:.3f}"),
+    ("floor, µs per version per rule", "floor_us_per_version_per_rule", "{:.3f}"),
+    ("worker peak RSS before the run (largest)", "worker_peak_rss_mb_before_run", "{:.1f} MB"),
+    ("worker peak RSS after the run (largest)", "worker_peak_rss_mb", "{:.1f} MB"),
     ("trigger to EXECUTING, median of 20", "trigger_to_executing_median_ms", "{:.1f} ms"),
     ("47 versions, trigger to COMPLETED", "small_case_wall_seconds", "{:.3f} s"),
     ("47 versions, requested to finished (db)", "small_case_db_seconds", "{:.3f} s"),
@@ -481,10 +592,69 @@ def plot(sweep: list[Figures], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def plot_matrix(results: list[Figures], path: Path) -> None:
+    """Run time against both floors per worker count, and per rule count."""
+    import matplotlib  # noqa: PLC0415 - only a matrix draws
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    figure, (by_workers, by_rules) = plt.subplots(1, 2, figsize=(11, 4.5))
+    first_rules = results[0].rules
+    row = sorted((f for f in results if f.rules == first_rules), key=lambda f: f.workers)
+    ks = [f.workers for f in row]
+    width = 0.27
+    for offset, (label, values) in enumerate(
+        (
+            ("run (worker timestamps)", [f.run_worker_seconds for f in row]),
+            ("single-statement floor", [f.floor_seconds for f in row]),
+            ("K-way parallel floor", [f.parallel_floor_seconds for f in row]),
+        )
+    ):
+        by_workers.bar(
+            [i + (offset - 1) * width for i in range(len(ks))], values, width, label=label
+        )
+    by_workers.set_xticks(range(len(ks)), [str(k) for k in ks])
+    by_workers.set_xlabel("workers K (the run in K shards)")
+    by_workers.set_ylabel("seconds")
+    by_workers.set_title(f"{results[0].versions:,} versions, {first_rules} rules")
+    by_workers.legend()
+    by_workers.grid(visible=True, axis="y", alpha=0.3)
+    for k in sorted({f.workers for f in results}):
+        line = sorted((f for f in results if f.workers == k), key=lambda f: f.rules)
+        by_rules.plot(
+            [f.rules for f in line], [f.run_worker_seconds for f in line], "o-", label=f"run, K={k}"
+        )
+    by_rules.axhline(30, color="grey", linestyle=":", label="30 s guard")
+    by_rules.set_xscale("log")
+    by_rules.set_xlabel("rules R")
+    by_rules.set_ylabel("seconds")
+    by_rules.set_title("Run time by rule count")
+    by_rules.legend()
+    by_rules.grid(visible=True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=1_000_000, help="pending versions")
-    parser.add_argument("--rules", type=int, default=10, help="rules (ten realistic ones)")
+    parser.add_argument(
+        "--rules",
+        type=int,
+        nargs="+",
+        default=[10],
+        metavar="R",
+        help="rule counts (ten realistic rules; past ten, generated ones ranked before them)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        metavar="K",
+        help="worker counts (the run split into K shards), each against the K-way parallel floor",
+    )
     parser.add_argument(
         "--per-row",
         type=int,
@@ -508,17 +678,24 @@ def main(argv: list[str] | None = None) -> int:
         print("run `make install` first", file=sys.stderr)
         return 2
     sizes = args.sweep or [args.versions]
+    matrix = [(r, k) for r in args.rules for k in args.workers]
     results = []
     for size in sizes:
-        figures = asyncio.run(measure(size, args.rules, per_row=args.per_row, check=args.verify))
-        print_table(figures)
-        print()
-        results.append(figures)
+        for rule_count, workers in matrix:
+            figures = asyncio.run(
+                measure(size, rule_count, per_row=args.per_row, check=args.verify, workers=workers)
+            )
+            print_table(figures)
+            print(flush=True)
+            results.append(figures)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     document: Any = [dataclasses.asdict(f) for f in results]
-    args.output.write_text(json.dumps(document if args.sweep else document[0], indent=2) + "\n")
+    single = len(results) == 1
+    args.output.write_text(json.dumps(document[0] if single else document, indent=2) + "\n")
     if args.sweep:
         plot(results, args.output.with_name("scaling.png"))
+    elif len(matrix) > 1:
+        plot_matrix(results, args.output.with_name("workers.png"))
     failed = any(f.run_state != "COMPLETED" or f.verified is False for f in results)
     return 1 if failed else 0
 

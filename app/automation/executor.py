@@ -460,7 +460,7 @@ class RunExecutor:
         )
         shards = self.settings.shards
         if shards > 1 and pending >= max(self.settings.shard_min_versions, shards):
-            await self._split(conn, run, lease, shards)
+            await self._split(conn, run, lease, shards, pending)
             return True
         return False
 
@@ -477,10 +477,12 @@ class RunExecutor:
             raise LostOwnershipError
         return fixed
 
-    async def _split(self, conn: Connection, run: Run, lease: _Lease, shards: int) -> None:
+    async def _split(
+        self, conn: Connection, run: Run, lease: _Lease, shards: int, pending: int
+    ) -> None:
         """Split the run into shards (each then claimed like a run) and publish them; a
         shard whose publish fails is published again by a reaper (its lease)."""
-        ids = await run_repo.split_run(conn, run.id, self.worker, lease.epoch, shards)
+        ids = await run_repo.split_run(conn, run.id, self.worker, lease.epoch, shards, pending)
         if not ids:
             raise LostOwnershipError
         logger.info(

@@ -273,12 +273,15 @@ def _shard(row: Any) -> Shard | None:
     return Shard.model_validate(dict(row)) if row is not None else None
 
 
-async def split_run(
-    conn: Connection, run_id: uuid.UUID, worker: str, epoch: int, shards: int
+async def split_run(  # noqa: PLR0917 - the lease and the split's two figures
+    conn: Connection, run_id: uuid.UUID, worker: str, epoch: int, shards: int, pending: int
 ) -> list[uuid.UUID]:
-    """Split the run into `shards` shards; their ids (none: the lease was lost)."""
+    """Split the run (`pending` versions to evaluate) into `shards` shards; their ids (none:
+    the lease was lost)."""
     rows = await fetch_all(
-        queries.split_run(conn, id=run_id, worker=worker, epoch=epoch, shards=shards)
+        queries.split_run(
+            conn, id=run_id, worker=worker, epoch=epoch, shards=shards, pending=pending
+        )
     )
     return [row["id"] for row in rows]
 

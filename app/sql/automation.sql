@@ -250,11 +250,13 @@ RETURNING r.id;
 -- the database's clock), fenced in every batch (decide_batch's $13), handed back,
 -- taken over when stale, republished and failed `lost` by the reapers.
 
--- name: split_run(id, worker, epoch, shards)
--- Split the run this worker holds (not split yet) into :shards id ranges of about equal
--- pending count, each a SCHEDULED shard; the run stays EXECUTING, held by its shards (its
--- own session is no longer its evaluator). Answers the shards' ids (none: the lease was
--- lost, or the run was split already).
+-- name: split_run(id, worker, epoch, shards, pending)
+-- Split the run this worker holds (not split yet; :pending versions pending in its range)
+-- into :shards id ranges of about equal pending count, each a SCHEDULED shard; the run stays
+-- EXECUTING, held by its shards (its own session is no longer its evaluator). The bounds
+-- are the pending ids at every (pending / shards)-th place, each found by an index-only
+-- scan of versions_pending_idx (cheaper than ranking every id). Answers the shards' ids
+-- (none: the lease was lost, or the run was split already).
 WITH run AS (
     UPDATE automation_runs
     SET shards = :shards, backend_pid = NULL, backend_started_at = NULL,
@@ -262,24 +264,26 @@ WITH run AS (
     WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
       AND shards = 0
     RETURNING id, last_version_id, max_version_id
-), pending AS (
-    SELECT v.id, ntile(:shards) OVER (ORDER BY v.id) AS part
-    FROM versions v, run
-    WHERE v.status = 'pending' AND v.id > run.last_version_id AND v.id <= run.max_version_id
-), parts AS (
-    SELECT part, max(id) AS hi, count(*) AS n FROM pending GROUP BY part
-), ranges AS (
-    SELECT s.no, coalesce(lag(p.hi) OVER (ORDER BY s.no), run.last_version_id) AS after_id,
-           CASE WHEN s.no = :shards THEN run.max_version_id ELSE coalesce(p.hi, 0) END AS hi,
-           coalesce(p.n, 0) AS n
-    FROM run CROSS JOIN generate_series(1, :shards) AS s(no)
-    LEFT JOIN parts p ON p.part = s.no
+), places AS (
+    SELECT s.no, s.no::int8 * :pending / :shards AS place
+    FROM generate_series(0, :shards) AS s(no)
+), bounds AS (
+    SELECT p.no, p.place,
+           CASE WHEN p.no = 0 THEN run.last_version_id
+                WHEN p.no = :shards THEN run.max_version_id
+                ELSE (SELECT v.id FROM versions v
+                      WHERE v.status = 'pending' AND v.id > run.last_version_id
+                        AND v.id <= run.max_version_id
+                      ORDER BY v.id OFFSET p.place - 1 LIMIT 1) END AS id
+    FROM places p CROSS JOIN run
 )
 INSERT INTO automation_run_shards
     (run_id, shard_no, after_id, max_version_id, last_version_id, pending, published_at)
-SELECT run.id, r.no, r.after_id, greatest(r.hi, r.after_id), r.after_id, r.n, now()
-FROM run CROSS JOIN ranges r
-ORDER BY r.no
+SELECT run.id, b.no, a.id, b.id, a.id, b.place - a.place, now()
+FROM run
+JOIN bounds b ON b.no > 0
+JOIN bounds a ON a.no = b.no - 1
+ORDER BY b.no
 RETURNING id;
 
 -- name: claim_shard(id, worker, stale_seconds, max_attempts)^

@@ -102,6 +102,11 @@ class Figures:
     ratio_parallel: float = 0.0
     us_per_version_per_rule: float = 0.0
     floor_us_per_version_per_rule: float = 0.0
+    # Where the time goes (docs/scaling.md): the machine's CPU busy share, the cluster's WAL
+    # written, and what the bench database's active sessions waited on (sampled every 20 ms),
+    # during the run and during the K-way parallel floor (its second measurement).
+    run_observed: dict[str, Any] = dataclasses.field(default_factory=dict)
+    parallel_floor_observed: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -178,6 +183,58 @@ async def trigger(client: httpx.AsyncClient) -> str:
     return str(response.json()["run_id"])
 
 
+# -- observing -----------------------------------------------------------------------------------
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+@contextlib.asynccontextmanager
+async def observe(url: str, into: dict[str, Any]) -> AsyncIterator[None]:
+    """Fill `into` with the CPU busy share, WAL megabytes and the sampled wait events of the
+    database's active sessions over the block (shares of the samples; `CPU` = not waiting)."""
+    sampler = await asyncpg.connect(url)
+    counts: dict[str, int] = {}
+    samples = 0
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal samples
+        while not stop.is_set():
+            rows = await sampler.fetch(
+                "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS event"
+                " FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state = 'active' AND pid <> pg_backend_pid()"
+            )
+            samples += 1
+            for row in rows:
+                counts[row["event"]] = counts.get(row["event"], 0) + 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.02)
+
+    wal_before = await sampler.fetchval("SELECT wal_bytes FROM pg_stat_wal")
+    busy_before, total_before = _cpu_times()
+    task = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        busy_after, total_after = _cpu_times()
+        wal_after = await sampler.fetchval("SELECT wal_bytes FROM pg_stat_wal")
+        await sampler.close()
+        into["cpu_busy"] = round((busy_after - busy_before) / max(1, total_after - total_before), 3)
+        into["wal_mb"] = round(float(wal_after - wal_before) / 1e6, 1)
+        into["samples"] = samples
+        top = sorted(counts.items(), key=lambda item: -item[1])[:8]
+        into["active_sessions"] = round(sum(counts.values()) / max(1, samples), 2)
+        into["waits"] = {event: round(n / max(1, samples), 3) for event, n in top}
+
+
 # -- the floor ---------------------------------------------------------------------------------
 
 FLOOR_STATEMENT = """
@@ -242,6 +299,8 @@ async def measure_parallel_floor(
     rules: list[RuleToEvaluate],
     evaluated_at: dt.datetime,
     ways: int,
+    *,
+    observed: dict[str, Any] | None = None,
 ) -> float:
     """Seconds for the K-way parallel floor: the floor's statement on the same copies, from
     `ways` connections at once, each over its id range (about equal pending count) in
@@ -282,12 +341,13 @@ async def measure_parallel_floor(
                 await other.execute(statement, *columns, after, upto, *ctx.params.values)
 
         started = time.perf_counter()
-        await asyncio.gather(
-            *(
-                one_range(other, low, high)
-                for other, (low, high) in zip(connections, ranges, strict=True)
+        async with observe(url, observed) if observed is not None else contextlib.nullcontext():
+            await asyncio.gather(
+                *(
+                    one_range(other, low, high)
+                    for other, (low, high) in zip(connections, ranges, strict=True)
+                )
             )
-        )
         elapsed = time.perf_counter() - started
     finally:
         for other in connections:
@@ -490,7 +550,8 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
 
     await conn.execute("CHECKPOINT")
     started = time.perf_counter()
-    run = await wait_run(conn, await trigger(client), FINAL)
+    async with observe(url, figures.run_observed):
+        run = await wait_run(conn, await trigger(client), FINAL)
     figures.run_wall_seconds = time.perf_counter() - started
     figures.run_worker_seconds = (run["finished_at"] - run["started_at"]).total_seconds()
     figures.run_state = run["state"] + (f" ({run['error']})" if run["error"] else "")
@@ -502,7 +563,7 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     figures.floor_seconds = min(figures.floor_before_seconds, figures.floor_after_seconds)
     figures.ratio = figures.run_worker_seconds / figures.floor_seconds
     figures.parallel_floor_after_seconds = await measure_parallel_floor(
-        conn, url, rules, evaluated_at, figures.workers
+        conn, url, rules, evaluated_at, figures.workers, observed=figures.parallel_floor_observed
     )
     figures.parallel_floor_seconds = min(
         figures.parallel_floor_before_seconds, figures.parallel_floor_after_seconds
@@ -568,6 +629,17 @@ def print_table(figures: Figures) -> None:
         if value is None or (key.startswith("per_row") and not figures.per_row_versions):
             continue
         print(f"{label:<{width}}  {form.format(value)}")
+    for label, observed in (
+        ("during the run", figures.run_observed),
+        ("during the parallel floor", figures.parallel_floor_observed),
+    ):
+        if observed:
+            waits = ", ".join(f"{event} {share:.2f}" for event, share in observed["waits"].items())
+            print(
+                f"{label:<{width}}  CPU busy {observed['cpu_busy']:.0%},"
+                f" WAL {observed['wal_mb']:.0f} MB, active sessions"
+                f" {observed['active_sessions']:.2f}: {waits}"
+            )
 
 
 def plot(sweep: list[Figures], path: Path) -> None:

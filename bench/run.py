@@ -531,6 +531,10 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
         await conn.fetch("SELECT * FROM automation_rules WHERE enabled AND deleted_at IS NULL")
     )
     evaluated_at = dt.datetime.now(dt.UTC)
+    # The floors run with jit off, as a run's batches do (docs/performance.md: jit gives the
+    # compiled decision nothing, and compiling a CASE of 1,000 rules costs the one statement
+    # its largest share).
+    await conn.execute("SET jit = off")
     figures.floor_before_seconds = await measure_floor(conn, rules, evaluated_at)
     figures.parallel_floor_before_seconds = await measure_parallel_floor(
         conn, url, rules, evaluated_at, figures.workers

@@ -60,7 +60,7 @@ from app.sql import queries
 
 logger = logging.getLogger("automation")
 
-_BATCH_FIXED_PARAMS = 13  # $1..$13 of decide_batch; the compiled values follow
+_BATCH_FIXED_PARAMS = 14  # $1..$14 of decide_batch; the compiled values follow
 # The server's statement_timeout reaches this far past the guard's deadline, so that the
 # client's timer normally fires first; a cancel by the server within it is the guard too.
 GUARD_SLACK_SECONDS = 0.5
@@ -411,6 +411,7 @@ class RunExecutor:
                     self.worker,
                     lease.epoch,
                     shard_id,
+                    cap - decided_total if cap else None,
                     *compiled.params.values,
                 ),
             )

@@ -84,15 +84,18 @@ RETURNING true;
 -- name: decide_batch()^
 -- One batch of a run or of one of its shards, in one statement: the next $4 pending ids after
 -- $2 (up to $3) get their deciding rule from the compiled CASE ({deciding_rule}, parameters
--- from $14 on); unless dry ($10), matched versions still pending are decided (while the
--- run's decisions stay within the cap $9; NULL = no cap), each with its audit row; the
+-- from $15 on); unless dry ($10), matched versions still pending are decided (at most $14 of
+-- them for a run that is not split, where the caller knows its decisions; for a shard, what
+-- the run's row says is left; while the run's decisions stay within the cap $9; NULL = no
+-- cap), each with its audit row; the
 -- run's counters (the sums over its shards) and the progress move on, if worker $11 still
 -- holds the lease of epoch $12: the run's own, or shard $13's (NULL: the run is not split).
 -- No row comes back when the lease was lost, the run ended, or another shard's batch took
 -- the cap's last decisions meanwhile; the caller rolls back.
 -- Positional parameters: $1 run id, $2 after id, $3 max id, $4 batch size, $5-$8 the rules in
 -- evaluation order (ids, revisions, actions, names), $9 cap, $10 dry run, $11 worker,
--- $12 lease epoch, $13 shard id, $14.. compiled values.
+-- $12 lease epoch, $13 shard id, $14 the batch's allowance, $15.. compiled values. (With a
+-- run's parameters known when planning, a run that is not split keeps a constant LIMIT.)
 WITH batch AS (
     SELECT v.id, {deciding_rule} AS position
     FROM versions v
@@ -106,9 +109,10 @@ WITH batch AS (
          WITH ORDINALITY AS r(rule_id, revision, action, name, position)
       ON r.position = b.position
     ORDER BY b.id
-    LIMIT (SELECT CASE WHEN $9::int8 IS NOT NULL
-                       THEN greatest(0, $9::int8 - (r.approved + r.rejected + r.escalated)) END
-           FROM automation_runs r WHERE r.id = $1)
+    LIMIT CASE WHEN $13::uuid IS NULL THEN $14::int8
+               WHEN $9::int8 IS NULL THEN NULL
+               ELSE (SELECT greatest(0, $9::int8 - (r.approved + r.rejected + r.escalated))
+                     FROM automation_runs r WHERE r.id = $1) END
 ), decided AS (
     UPDATE versions t
     SET status = CASE c.action WHEN 'approve' THEN 'approved'

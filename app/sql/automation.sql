@@ -293,21 +293,32 @@ RETURNING id;
 -- name: claim_shard(id, worker, stale_seconds, max_attempts)^
 -- Take a shard of an EXECUTING run, as a lease of a new epoch on this session (the same
 -- conditions as claim_run): SCHEDULED, or EXECUTING whose worker stopped beating (attempts
--- left). Answers the shard and how long ago its run started (the run's one deadline).
-UPDATE automation_run_shards AS s
-SET state = 'EXECUTING',
-    attempts = s.attempts + CASE WHEN s.handed_back THEN 0 ELSE 1 END,
-    handed_back = false, claimed_by = :worker, lease_epoch = s.lease_epoch + 1,
-    backend_pid = pg_backend_pid(),
-    backend_started_at = (SELECT backend_start FROM pg_stat_activity
-                          WHERE pid = pg_backend_pid()),
-    heartbeat_at = clock_timestamp(), started_at = coalesce(s.started_at, now())
-FROM automation_runs AS run
-WHERE s.id = :id AND run.id = s.run_id AND run.state = 'EXECUTING'
-  AND (s.state IN ('PENDING', 'SCHEDULED')
-       OR (s.state = 'EXECUTING' AND s.attempts < :max_attempts
-           AND s.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)))
-RETURNING s.*, extract(epoch FROM clock_timestamp() - run.started_at)::float8 AS run_age_seconds;
+-- left). A split run's attempts are the most any of its shards took (raised here when a
+-- shard is taken over). Answers the shard and how long ago its run started (the run's one
+-- deadline).
+WITH claimed AS (
+    UPDATE automation_run_shards AS s
+    SET state = 'EXECUTING',
+        attempts = s.attempts + CASE WHEN s.handed_back THEN 0 ELSE 1 END,
+        handed_back = false, claimed_by = :worker, lease_epoch = s.lease_epoch + 1,
+        backend_pid = pg_backend_pid(),
+        backend_started_at = (SELECT backend_start FROM pg_stat_activity
+                              WHERE pid = pg_backend_pid()),
+        heartbeat_at = clock_timestamp(), started_at = coalesce(s.started_at, now())
+    FROM automation_runs AS run
+    WHERE s.id = :id AND run.id = s.run_id AND run.state = 'EXECUTING'
+      AND (s.state IN ('PENDING', 'SCHEDULED')
+           OR (s.state = 'EXECUTING' AND s.attempts < :max_attempts
+               AND s.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)))
+    RETURNING s.*, run.attempts AS run_attempts,
+              extract(epoch FROM clock_timestamp() - run.started_at)::float8 AS run_age_seconds
+), attempts AS (
+    UPDATE automation_runs AS run SET attempts = claimed.attempts
+    FROM claimed
+    WHERE run.id = claimed.run_id AND claimed.attempts > claimed.run_attempts
+    RETURNING run.id
+)
+SELECT * FROM claimed;
 
 -- name: get_shard(id)^
 -- One shard.

@@ -94,6 +94,7 @@ async def test_sigkill_of_one_of_two_workers_mid_run(
     shards = await shard_rows(url, run_id)
     (taken,) = [s for s in shards if s["id"] == held["id"]]
     assert taken["attempts"] == 2, taken
+    assert run["attempts"] == 2  # the most any of its shards took
     assert taken["claimed_by"] != held["claimed_by"]
     await assert_sums(url, dict(run))
     await check(url, [run_id])

@@ -187,6 +187,11 @@ class AutomationSettings(BaseSettings):
     # SCHEDULED is a lease: a run published but not claimed within this time is published
     # again by the workers' reapers (its message may have been lost).
     redeliver_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # A run with more pending versions than this at its first claim is split into `shards`
+    # id ranges of about equal pending count, each a message and a lease of its own, so that
+    # several workers decide it together (SPEC 6.3). 1: never split.
+    shards: int = Field(default=2, ge=1, le=64)
+    shard_min_versions: int = Field(default=100_000, ge=1)
 
     @property
     def stale_after_seconds(self) -> float:

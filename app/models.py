@@ -228,6 +228,61 @@ class Run(BaseModel):
     cancel_requested_at: dt.datetime | None
     cancel_reason: str | None = None
     error: str | None
+    shards: int = 0
+
+
+class Shard(BaseModel):
+    """A row of automation_run_shards: one id range of a split run, a lease of its own."""
+
+    id: uuid.UUID
+    run_id: uuid.UUID
+    shard_no: int
+    after_id: int
+    max_version_id: int
+    pending: int
+    state: RunState
+    attempts: int
+    claimed_by: str | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    last_version_id: int
+    evaluated: int
+    decided: int
+    capped: bool
+    error: str | None
+
+
+class ShardView(BaseModel):
+    """A shard's progress as the API shows it (in its run's answer)."""
+
+    shard_no: int
+    state: RunState
+    attempts: int
+    pending: int
+    evaluated: int
+    decided: int
+    capped: bool
+    error: str | None
+    from_id: int = Field(description="The shard's range: from_id < id <= to_id")
+    to_id: int
+    last_version_id: int
+
+    @classmethod
+    def of(cls, shard: Shard) -> ShardView:
+        return cls(
+            shard_no=shard.shard_no,
+            state=shard.state,
+            attempts=shard.attempts,
+            pending=shard.pending,
+            evaluated=shard.evaluated,
+            decided=shard.decided,
+            capped=shard.capped,
+            error=shard.error,
+            from_id=shard.after_id,
+            to_id=shard.max_version_id,
+            last_version_id=shard.last_version_id,
+        )
 
 
 class Decisions(BaseModel):
@@ -263,9 +318,13 @@ class RunView(BaseModel):
     capped: bool
     decisions: Decisions
     rules: list[RuleMatches]
+    shards: list[ShardView] = Field(
+        default_factory=list,
+        description="A split run's shards and their progress (in the answer for one run)",
+    )
 
     @classmethod
-    def of(cls, run: Run) -> RunView:
+    def of(cls, run: Run, shards: list[Shard] | None = None) -> RunView:
         duration = (
             round((run.finished_at - run.started_at).total_seconds() * 1000)
             if run.finished_at and run.started_at
@@ -298,6 +357,7 @@ class RunView(BaseModel):
             capped=run.capped,
             decisions=Decisions(approve=run.approved, reject=run.rejected, escalate=run.escalated),
             rules=rules,
+            shards=[ShardView.of(shard) for shard in shards or []],
         )
 
 

@@ -15,6 +15,13 @@ One invocation, on the local PostgreSQL and RabbitMQ:
 then a table on stdout and JSON in bench/results/. `--per-row` also times the per-row way
 (fetch, decide in Python, one UPDATE per version) on a copy, and `--sweep` runs several sizes
 and draws bench/results/scaling.png.
+
+`--workers K [K ...]` and `--rules R [R ...]` measure every pair: K worker processes (the run
+split into K shards, AUTOMATION_SHARDS=K) and R rules (the ten benchmark rules, and past ten
+the rules of bench.rulesets.generated_rules(R - 10) ranked before them), each against the
+single-statement floor and the K-way parallel floor (K connections, each its id range in
+10,000-id batches) measured in the same invocation; several pairs draw
+bench/results/workers.png.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from app.rules.compiler import (
 from app.rules.evaluator import VersionFacts, deciding_rule
 from app.services.audit_verify import verify_chain
 from bench.dataset import RULES, load_versions
+from bench.rulesets import generated_rules
 
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -62,6 +70,11 @@ ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.
 AMQP_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 SMALL_CASE = 47
 LATENCY_TRIGGERS = 20
+PARALLEL_BATCH_IDS = 10_000
+# Generated rules rank before the ten benchmark rules (priorities 901-1000 against 20-90), so
+# that every version passes through all of them: the CASE's worst case, with the decisions of
+# the ten (about four in five) unchanged.
+GENERATED_PRIORITY_SHIFT = 900
 
 
 @dataclasses.dataclass
@@ -92,6 +105,19 @@ class Figures:
     audit_verified: bool | None = None
     audit_verify_entries: int = 0
     audit_verify_seconds: float = 0.0
+    workers: int = 1
+    shards: int = 0
+    parallel_floor_seconds: float = 0.0
+    parallel_floor_before_seconds: float = 0.0
+    parallel_floor_after_seconds: float = 0.0
+    ratio_parallel: float = 0.0
+    us_per_version_per_rule: float = 0.0
+    floor_us_per_version_per_rule: float = 0.0
+    # Where the time goes (docs/scaling.md): the machine's CPU busy share, the cluster's WAL
+    # written, and what the bench database's active sessions waited on (sampled every 20 ms),
+    # during the run and during the K-way parallel floor (its second measurement).
+    run_observed: dict[str, Any] = dataclasses.field(default_factory=dict)
+    parallel_floor_observed: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -180,6 +206,58 @@ async def trigger(client: httpx.AsyncClient) -> str:
     return str(response.json()["run_id"])
 
 
+# -- observing -----------------------------------------------------------------------------------
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+@contextlib.asynccontextmanager
+async def observe(url: str, into: dict[str, Any]) -> AsyncIterator[None]:
+    """Fill `into` with the CPU busy share, WAL megabytes and the sampled wait events of the
+    database's active sessions over the block (shares of the samples; `CPU` = not waiting)."""
+    sampler = await asyncpg.connect(url)
+    counts: dict[str, int] = {}
+    samples = 0
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal samples
+        while not stop.is_set():
+            rows = await sampler.fetch(
+                "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS event"
+                " FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state = 'active' AND pid <> pg_backend_pid()"
+            )
+            samples += 1
+            for row in rows:
+                counts[row["event"]] = counts.get(row["event"], 0) + 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.02)
+
+    wal_before = await sampler.fetchval("SELECT wal_bytes FROM pg_stat_wal")
+    busy_before, total_before = _cpu_times()
+    task = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        busy_after, total_after = _cpu_times()
+        wal_after = await sampler.fetchval("SELECT wal_bytes FROM pg_stat_wal")
+        await sampler.close()
+        into["cpu_busy"] = round((busy_after - busy_before) / max(1, total_after - total_before), 3)
+        into["wal_mb"] = round(float(wal_after - wal_before) / 1e6, 1)
+        into["samples"] = samples
+        top = sorted(counts.items(), key=lambda item: -item[1])[:8]
+        into["active_sessions"] = round(sum(counts.values()) / max(1, samples), 2)
+        into["waits"] = {event: round(n / max(1, samples), 3) for event, n in top}
+
+
 # -- the floor ---------------------------------------------------------------------------------
 
 FLOOR_STATEMENT = """
@@ -206,15 +284,12 @@ SELECT 'rule:' || rule_id || '@' || revision, action, id, rule_id, revision, $5 
 FLOOR_TABLES = "floor_versions, floor_audit, floor_seals, floor_chain_head"
 
 
-async def measure_floor(
-    conn: asyncpg.Connection,
-    rules: list[RuleToEvaluate],
-    evaluated_at: dt.datetime,
-    *,
-    sealed: bool = True,
-) -> float:
-    """Seconds for the floor's one statement over copies of the pristine pending versions;
-    `sealed`: its audit copy sealed as audit_log is (the same trigger function)."""
+async def create_floor_copies(
+    conn: asyncpg.Connection, *, sealed: bool = True, limit: int | None = None
+) -> None:
+    """The floors' copies of versions (the pristine pending ones, or the first `limit`) and of
+    the audit log; `sealed`: the audit copy sealed as audit_log is (the same trigger function,
+    its own copies of audit_seals and audit_chain_head)."""
     await conn.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLES}")
     await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
     await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
@@ -228,9 +303,34 @@ async def measure_floor(
             " EXECUTE FUNCTION audit_log_seal('floor_seals', 'floor_chain_head')"
         )
     await conn.execute(
-        "INSERT INTO floor_versions OVERRIDING SYSTEM VALUE SELECT * FROM bench_pristine"
+        "INSERT INTO floor_versions OVERRIDING SYSTEM VALUE"
+        " SELECT * FROM bench_pristine ORDER BY id LIMIT $1",
+        limit,
     )
     await conn.execute("VACUUM ANALYZE floor_versions")
+
+
+async def drop_floor_copies(conn: asyncpg.Connection, *, sealed: bool = True) -> None:
+    """Drop the floors' copies, first checking that every audit entry written was sealed."""
+    if sealed:
+        sealed_entries = await conn.fetchval(
+            "SELECT coalesce(sum(entry_count), 0) FROM floor_seals"
+        )
+        if sealed_entries != await conn.fetchval("SELECT count(*) FROM floor_audit"):
+            raise RuntimeError("the floor's audit copy was not sealed")
+    await conn.execute(f"DROP TABLE {FLOOR_TABLES}")
+
+
+async def measure_floor(
+    conn: asyncpg.Connection,
+    rules: list[RuleToEvaluate],
+    evaluated_at: dt.datetime,
+    *,
+    sealed: bool = True,
+) -> float:
+    """Seconds for the floor's one statement over copies of the pristine pending versions;
+    `sealed`: its audit copy sealed as audit_log is (the same trigger function)."""
+    await create_floor_copies(conn, sealed=sealed)
     await conn.execute("CHECKPOINT")
     ctx = CompileContext(SqlParams(first=6), evaluated_at)
     statement = FLOOR_STATEMENT.replace("{deciding_rule}", compile_deciding_rule(rules, ctx))
@@ -246,11 +346,69 @@ async def measure_floor(
         *ctx.params.values,
     )
     elapsed = time.perf_counter() - started
-    if sealed:
-        sealed_entries = await conn.fetchval("SELECT sum(entry_count) FROM floor_seals")
-        if sealed_entries != await conn.fetchval("SELECT count(*) FROM floor_audit"):
-            raise RuntimeError("the floor's audit copy was not sealed")
-    await conn.execute(f"DROP TABLE {FLOOR_TABLES}")
+    await drop_floor_copies(conn, sealed=sealed)
+    return elapsed
+
+
+PARALLEL_STATEMENT = FLOOR_STATEMENT.replace(
+    "WHERE v.status = 'pending'", "WHERE v.status = 'pending' AND v.id > $6 AND v.id <= $7"
+)
+
+
+async def measure_parallel_floor(
+    conn: asyncpg.Connection,
+    url: str,
+    rules: list[RuleToEvaluate],
+    evaluated_at: dt.datetime,
+    ways: int,
+    *,
+    observed: dict[str, Any] | None = None,
+) -> float:
+    """Seconds for the K-way parallel floor: the floor's statement on the same copies, from
+    `ways` connections at once, each over its id range (about equal pending count) in
+    10,000-id batches, each batch its own transaction (with jit off, as a run's batches)."""
+    await create_floor_copies(conn)
+    bounds = await conn.fetch(
+        "SELECT max(id) AS hi FROM (SELECT id, ntile($1) OVER (ORDER BY id) AS part"
+        " FROM floor_versions WHERE status = 'pending') p GROUP BY part ORDER BY part",
+        ways,
+    )
+    highs = [int(row["hi"]) for row in bounds]
+    ranges = list(zip([0, *highs[:-1]], highs, strict=True))
+    await conn.execute("CHECKPOINT")
+    ctx = CompileContext(SqlParams(first=8), evaluated_at)
+    statement = PARALLEL_STATEMENT.replace("{deciding_rule}", compile_deciding_rule(rules, ctx))
+    ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
+    columns = (
+        [r.id for r in ordered],
+        [r.revision for r in ordered],
+        [r.action for r in ordered],
+        [r.name for r in ordered],
+        uuid.uuid4(),
+    )
+    connections = [await asyncpg.connect(url) for _ in ranges]
+    try:
+        for other in connections:
+            await other.execute("SET jit = off")
+
+        async def one_range(other: asyncpg.Connection, low: int, high: int) -> None:
+            for after in range(low, high, PARALLEL_BATCH_IDS):
+                upto = min(after + PARALLEL_BATCH_IDS, high)
+                await other.execute(statement, *columns, after, upto, *ctx.params.values)
+
+        started = time.perf_counter()
+        async with observe(url, observed) if observed is not None else contextlib.nullcontext():
+            await asyncio.gather(
+                *(
+                    one_range(other, low, high)
+                    for other, (low, high) in zip(connections, ranges, strict=True)
+                )
+            )
+        elapsed = time.perf_counter() - started
+    finally:
+        for other in connections:
+            await other.close()
+    await drop_floor_copies(conn)
     return elapsed
 
 
@@ -259,15 +417,7 @@ async def measure_per_row(
 ) -> float:
     """The per-row way on `count` pristine versions: fetch, decide in Python, one UPDATE and
     one audit INSERT per decided version, in one transaction."""
-    await conn.execute("DROP TABLE IF EXISTS floor_versions, floor_audit")
-    await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
-    await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
-    await conn.execute(
-        "INSERT INTO floor_versions OVERRIDING SYSTEM VALUE"
-        " SELECT * FROM bench_pristine ORDER BY id LIMIT $1",
-        count,
-    )
-    await conn.execute("VACUUM ANALYZE floor_versions")
+    await create_floor_copies(conn, limit=count)
     await conn.execute("CHECKPOINT")
     statuses = {"approve": "approved", "reject": "rejected", "escalate": "escalated"}
     started = time.perf_counter()
@@ -298,7 +448,7 @@ async def measure_per_row(
                 rule.revision,
             )
     elapsed = time.perf_counter() - started
-    await conn.execute("DROP TABLE floor_versions, floor_audit")
+    await drop_floor_copies(conn)
     return elapsed
 
 
@@ -328,8 +478,10 @@ async def verify(
 # -- one measurement ---------------------------------------------------------------------------
 
 
-async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) -> Figures:
-    figures = Figures(versions=versions, rules=rule_count)
+async def measure(
+    versions: int, rule_count: int, *, per_row: int, check: bool, workers: int = 1
+) -> Figures:
+    figures = Figures(versions=versions, rules=rule_count, workers=workers)
     queue = f"tt-bench-{uuid.uuid4().hex[:10]}"
     async with fresh_database() as url:
         port = _free_port()
@@ -340,11 +492,17 @@ async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) 
             "AUTH_DISABLED": "true",
             "LOG_LEVEL": "WARNING",
         }
+        # K workers decide one run together: split into K shards (one worker: never split).
+        worker_env = {**env, "AUTOMATION_SHARDS": str(workers)}
         try:
             with (
                 service([TASKTRACKER, "api", "--port", str(port)], env),
-                service([TASKTRACKER, "worker"], env) as worker,
+                contextlib.ExitStack() as stack,
             ):
+                pids = [
+                    stack.enter_context(service([TASKTRACKER, "worker"], worker_env)).pid
+                    for _ in range(workers)
+                ]
                 async with httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{port}", timeout=60
                 ) as client:
@@ -357,8 +515,8 @@ async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) 
                     conn = await connect(DatabaseSettings(url=url), "bench")
                     try:
                         await _small_cases(conn, client, figures)
-                        figures.worker_peak_rss_mb_before_run = peak_rss_mb(worker.pid)
-                        await _big_run(conn, client, figures, worker.pid, per_row, check)
+                        figures.worker_peak_rss_mb_before_run = max(map(peak_rss_mb, pids))
+                        await _big_run(conn, client, figures, pids, per_row, check, url)
                     finally:
                         await conn.close()
         finally:
@@ -367,19 +525,13 @@ async def measure(versions: int, rule_count: int, *, per_row: int, check: bool) 
 
 
 def _rules(count: int) -> list[dict[str, Any]]:
-    """The first `count` benchmark rules; past ten, copies at lower priorities."""
-    bodies = []
-    for i in range(count):
-        base = RULES[i % len(RULES)]
-        round_ = i // len(RULES)
-        bodies.append(
-            {
-                **base,
-                "name": base["name"] + (f" {round_}" if round_ else ""),
-                "priority": max(0, base["priority"] - round_),
-            }
-        )
-    return bodies
+    """The first `count` benchmark rules; past ten, the ten and `count - 10` rules of
+    bench.rulesets.generated_rules (the same every time), ranked before the ten."""
+    generated = [
+        {**body, "priority": body["priority"] + GENERATED_PRIORITY_SHIFT}
+        for body in generated_rules(max(0, count - len(RULES)))
+    ]
+    return [*generated, *RULES[: min(count, len(RULES))]]
 
 
 async def _until_ready(client: httpx.AsyncClient) -> None:
@@ -412,9 +564,10 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     conn: asyncpg.Connection,
     client: httpx.AsyncClient,
     figures: Figures,
-    worker_pid: int,
+    worker_pids: list[int],
     per_row: int,
     check: bool,
+    url: str,
 ) -> None:
     started = time.perf_counter()
     await load_versions(conn, figures.versions)
@@ -426,8 +579,15 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
         await conn.fetch("SELECT * FROM automation_rules WHERE enabled AND deleted_at IS NULL")
     )
     evaluated_at = dt.datetime.now(dt.UTC)
+    # The floors run with jit off, as a run's batches do (docs/performance.md: jit gives the
+    # compiled decision nothing, and compiling a CASE of 1,000 rules costs the one statement
+    # its largest share).
+    await conn.execute("SET jit = off")
     figures.floor_before_seconds = await measure_floor(conn, rules, evaluated_at)
     unsealed_before = await measure_floor(conn, rules, evaluated_at, sealed=False)
+    figures.parallel_floor_before_seconds = await measure_parallel_floor(
+        conn, url, rules, evaluated_at, figures.workers
+    )
     if per_row:
         figures.per_row_versions = per_row
         figures.per_row_seconds = await measure_per_row(conn, rules, evaluated_at, per_row)
@@ -443,12 +603,14 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
 
     await conn.execute("CHECKPOINT")
     started = time.perf_counter()
-    run = await wait_run(conn, await trigger(client), FINAL)
+    async with observe(url, figures.run_observed):
+        run = await wait_run(conn, await trigger(client), FINAL)
     figures.run_wall_seconds = time.perf_counter() - started
     figures.run_worker_seconds = (run["finished_at"] - run["started_at"]).total_seconds()
     figures.run_state = run["state"] + (f" ({run['error']})" if run["error"] else "")
     figures.decided = run["approved"] + run["rejected"] + run["escalated"]
-    figures.worker_peak_rss_mb = peak_rss_mb(worker_pid)
+    figures.shards = run["shards"]
+    figures.worker_peak_rss_mb = max(map(peak_rss_mb, worker_pids))
 
     figures.floor_after_seconds = await measure_floor(conn, rules, evaluated_at)
     figures.floor_seconds = min(figures.floor_before_seconds, figures.floor_after_seconds)
@@ -463,6 +625,16 @@ async def _big_run(  # noqa: PLR0917 - one measurement's context, in order
     figures.audit_verified = report.ok
     figures.audit_verify_entries = report.entries
     figures.audit_verify_seconds = report.seconds
+    figures.parallel_floor_after_seconds = await measure_parallel_floor(
+        conn, url, rules, evaluated_at, figures.workers, observed=figures.parallel_floor_observed
+    )
+    figures.parallel_floor_seconds = min(
+        figures.parallel_floor_before_seconds, figures.parallel_floor_after_seconds
+    )
+    figures.ratio_parallel = figures.run_worker_seconds / figures.parallel_floor_seconds
+    per_unit = 1e6 / (figures.versions * figures.rules)
+    figures.us_per_version_per_rule = figures.run_worker_seconds * per_unit
+    figures.floor_us_per_version_per_rule = figures.floor_seconds * per_unit
     if check:
         snapshot = json.loads(run["rules"]) if isinstance(run["rules"], str) else run["rules"]
         figures.verified = await verify(conn, rules_from_snapshot(snapshot), run)
@@ -483,6 +655,8 @@ async def _delete_queue(name: str) -> None:
 ROWS = [
     ("versions", "versions", "{:,}"),
     ("rules", "rules", "{}"),
+    ("workers", "workers", "{}"),
+    ("shards of the run", "shards", "{}"),
     ("decided", "decided", "{:,}"),
     ("run state", "run_state", "{}"),
     ("load (COPY)", "load_seconds", "{:.1f} s"),
@@ -494,8 +668,14 @@ ROWS = [
     ("  floor without sealing (best of before/after)", "floor_unsealed_seconds", "{:.2f} s"),
     ("sealing's cost (floor sealed / unsealed - 1)", "sealing_cost", "{:.1%}"),
     ("ratio run / floor", "ratio", "{:.2f}x"),
-    ("worker peak RSS before the run", "worker_peak_rss_mb_before_run", "{:.1f} MB"),
-    ("worker peak RSS after the run", "worker_peak_rss_mb", "{:.1f} MB"),
+    ("K-way parallel floor (best of before/after)", "parallel_floor_seconds", "{:.2f} s"),
+    ("  parallel floor before the run", "parallel_floor_before_seconds", "{:.2f} s"),
+    ("  parallel floor after the run", "parallel_floor_after_seconds", "{:.2f} s"),
+    ("ratio run / parallel floor", "ratio_parallel", "{:.2f}x"),
+    ("run, µs per version per rule", "us_per_version_per_rule", "{:.3f}"),
+    ("floor, µs per version per rule", "floor_us_per_version_per_rule", "{:.3f}"),
+    ("worker peak RSS before the run (largest)", "worker_peak_rss_mb_before_run", "{:.1f} MB"),
+    ("worker peak RSS after the run (largest)", "worker_peak_rss_mb", "{:.1f} MB"),
     ("trigger to EXECUTING, median of 20", "trigger_to_executing_median_ms", "{:.1f} ms"),
     ("47 versions, trigger to COMPLETED", "small_case_wall_seconds", "{:.3f} s"),
     ("47 versions, requested to finished (db)", "small_case_db_seconds", "{:.3f} s"),
@@ -517,6 +697,17 @@ def print_table(figures: Figures) -> None:
         if value is None or (key.startswith("per_row") and not figures.per_row_versions):
             continue
         print(f"{label:<{width}}  {form.format(value)}")
+    for label, observed in (
+        ("during the run", figures.run_observed),
+        ("during the parallel floor", figures.parallel_floor_observed),
+    ):
+        if observed:
+            waits = ", ".join(f"{event} {share:.2f}" for event, share in observed["waits"].items())
+            print(
+                f"{label:<{width}}  CPU busy {observed['cpu_busy']:.0%},"
+                f" WAL {observed['wal_mb']:.0f} MB, active sessions"
+                f" {observed['active_sessions']:.2f}: {waits}"
+            )
 
 
 def plot(sweep: list[Figures], path: Path) -> None:
@@ -541,10 +732,69 @@ def plot(sweep: list[Figures], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def plot_matrix(results: list[Figures], path: Path) -> None:
+    """Run time against both floors per worker count, and per rule count."""
+    import matplotlib  # noqa: PLC0415 - only a matrix draws
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    figure, (by_workers, by_rules) = plt.subplots(1, 2, figsize=(11, 4.5))
+    first_rules = results[0].rules
+    row = sorted((f for f in results if f.rules == first_rules), key=lambda f: f.workers)
+    ks = [f.workers for f in row]
+    width = 0.27
+    for offset, (label, values) in enumerate(
+        (
+            ("run (worker timestamps)", [f.run_worker_seconds for f in row]),
+            ("single-statement floor", [f.floor_seconds for f in row]),
+            ("K-way parallel floor", [f.parallel_floor_seconds for f in row]),
+        )
+    ):
+        by_workers.bar(
+            [i + (offset - 1) * width for i in range(len(ks))], values, width, label=label
+        )
+    by_workers.set_xticks(range(len(ks)), [str(k) for k in ks])
+    by_workers.set_xlabel("workers K (the run in K shards)")
+    by_workers.set_ylabel("seconds")
+    by_workers.set_title(f"{results[0].versions:,} versions, {first_rules} rules")
+    by_workers.legend()
+    by_workers.grid(visible=True, axis="y", alpha=0.3)
+    for k in sorted({f.workers for f in results}):
+        line = sorted((f for f in results if f.workers == k), key=lambda f: f.rules)
+        by_rules.plot(
+            [f.rules for f in line], [f.run_worker_seconds for f in line], "o-", label=f"run, K={k}"
+        )
+    by_rules.axhline(30, color="grey", linestyle=":", label="30 s guard")
+    by_rules.set_xscale("log")
+    by_rules.set_xlabel("rules R")
+    by_rules.set_ylabel("seconds")
+    by_rules.set_title("Run time by rule count")
+    by_rules.legend()
+    by_rules.grid(visible=True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=1_000_000, help="pending versions")
-    parser.add_argument("--rules", type=int, default=10, help="rules (ten realistic ones)")
+    parser.add_argument(
+        "--rules",
+        type=int,
+        nargs="+",
+        default=[10],
+        metavar="R",
+        help="rule counts (ten realistic rules; past ten, generated ones ranked before them)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        metavar="K",
+        help="worker counts (the run split into K shards), each against the K-way parallel floor",
+    )
     parser.add_argument(
         "--per-row",
         type=int,
@@ -568,17 +818,24 @@ def main(argv: list[str] | None = None) -> int:
         print("run `make install` first", file=sys.stderr)
         return 2
     sizes = args.sweep or [args.versions]
+    matrix = [(r, k) for r in args.rules for k in args.workers]
     results = []
     for size in sizes:
-        figures = asyncio.run(measure(size, args.rules, per_row=args.per_row, check=args.verify))
-        print_table(figures)
-        print()
-        results.append(figures)
+        for rule_count, workers in matrix:
+            figures = asyncio.run(
+                measure(size, rule_count, per_row=args.per_row, check=args.verify, workers=workers)
+            )
+            print_table(figures)
+            print(flush=True)
+            results.append(figures)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     document: Any = [dataclasses.asdict(f) for f in results]
-    args.output.write_text(json.dumps(document if args.sweep else document[0], indent=2) + "\n")
+    single = len(results) == 1
+    args.output.write_text(json.dumps(document[0] if single else document, indent=2) + "\n")
     if args.sweep:
         plot(results, args.output.with_name("scaling.png"))
+    elif len(matrix) > 1:
+        plot_matrix(results, args.output.with_name("workers.png"))
     failed = any(
         f.run_state != "COMPLETED" or f.verified is False or f.audit_verified is False
         for f in results

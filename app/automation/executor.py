@@ -14,6 +14,13 @@ beating), ends the sessions of stale runs and fails `lost` those out of attempts
 The guard: one deadline over the whole evaluation, enforced by asyncio and, as a safety
 net a little later, by a statement_timeout on each batch; whichever fires, the run ends
 `timeout`.
+
+Shards (SPEC 6.3): a run with more than AUTOMATION_SHARD_MIN_VERSIONS pending at its first
+claim is split into AUTOMATION_SHARDS id ranges, each a row and a message of its own. A shard
+is held exactly like a run (the same lease, heartbeat, fencing, hand-back, takeover and
+reaping; `_Lease.shard` says which row), its batches add to the run's counters within the
+run's cap, it stops on the run's cancel and at the run's one deadline, and the shard that
+ends last (or the first that fails) ends the run.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from app.db import Connection, Pool
 from app.errors import NotFoundError
 from app.i18n import N_
 from app.logging import context, scoped
-from app.models import Rule, Run, RunState
+from app.models import Rule, Run, RunState, Shard
 from app.repositories import rules as rule_repo
 from app.repositories import runs as run_repo
 from app.rules.compiler import (
@@ -53,7 +60,7 @@ from app.sql import queries
 
 logger = logging.getLogger("automation")
 
-_BATCH_FIXED_PARAMS = 12  # $1..$12 of decide_batch; the compiled values follow
+_BATCH_FIXED_PARAMS = 14  # $1..$14 of decide_batch; the compiled values follow
 # The server's statement_timeout reaches this far past the guard's deadline, so that the
 # client's timer normally fires first; a cancel by the server within it is the guard too.
 GUARD_SLACK_SECONDS = 0.5
@@ -79,20 +86,31 @@ class Outcome(enum.Enum):
     CAPPED = "capped"
     CANCELLED = "cancelled"
     HANDED_BACK = "handed back"
+    SPLIT = "split"
 
 
 class LostOwnershipError(Exception):
     """Another worker (or the reaper) took the run over; stop without touching it."""
 
 
+class _BatchRefusedError(Exception):
+    """The batch's write was refused (see decide_batch); its transaction rolls back."""
+
+
 @dataclass
 class _Lease:
-    """The run this worker holds and the epoch it claimed; `lost` is set once a write of the
-    worker was refused (the lease was taken over or the run ended)."""
+    """The run (or the shard of a run) this worker holds and the epoch it claimed; `lost` is
+    set once a write of the worker was refused (the lease was taken over or the run ended)."""
 
     run_id: uuid.UUID
     epoch: int
+    shard: Shard | None = None
     lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def unit_id(self) -> uuid.UUID:
+        """The id of the row that holds the lease (and of its message)."""
+        return self.shard.id if self.shard is not None else self.run_id
 
 
 def worker_identity() -> str:
@@ -164,7 +182,8 @@ class RunExecutor:
     # -- the task's entry point --------------------------------------------------------------
 
     async def execute(self, message: object) -> None:
-        """Handle one message: a run id. Bad or unknown ids are logged and dropped.
+        """Handle one message: a run id or a shard id. Bad or unknown ids are logged and
+        dropped.
 
         Nothing that fails before the claim loses the run: the message is dropped, and the run
         (still PENDING or SCHEDULED in its row) is published again by a reaper."""
@@ -192,13 +211,21 @@ class RunExecutor:
                         extra=context(run=run_id, why=repr(exc)),
                     )
                     return
-                if claim is not None:
+                if isinstance(claim, run_repo.ShardClaim):
+                    await self._execute_shard(conn, claim)
+                elif claim is not None:
                     await self._execute_claimed(conn, claim)
 
-    async def _claim(self, conn: Connection, run_id: uuid.UUID) -> run_repo.Claim | None:
-        """Claim the run on `conn` (the session that will evaluate it); None when there is
-        nothing to do now. A non-dry run whose turn has not come is parked, not waited for."""
-        run = await run_repo.get_run(conn, run_id)
+    async def _claim(
+        self, conn: Connection, run_id: uuid.UUID
+    ) -> run_repo.Claim | run_repo.ShardClaim | None:
+        """Claim the run (or shard) on `conn` (the session that will evaluate it); None when
+        there is nothing to do now. A non-dry run whose turn has not come is parked, not
+        waited for."""
+        try:
+            run = await run_repo.get_run(conn, run_id)
+        except NotFoundError:
+            return await self._claim_shard(conn, run_id)
         if run.state.is_final:
             return None
         if run.state is RunState.EXECUTING:
@@ -227,14 +254,35 @@ class RunExecutor:
             )
         return claim
 
+    async def _claim_shard(
+        self, conn: Connection, shard_id: uuid.UUID
+    ) -> run_repo.ShardClaim | None:
+        """_claim for a shard (NotFoundError: no run or shard has this id)."""
+        shard = await run_repo.get_shard(conn, shard_id)
+        if shard.state.is_final:
+            return None
+        if shard.state is RunState.EXECUTING:
+            ended = await run_repo.end_stale_shard_sessions(conn, self.settings.stale_after_seconds)
+            if ended:
+                logger.warning(
+                    "Ended the session of a worker that stopped beating",
+                    extra=context(run=shard.run_id, shard=shard.shard_no, sessions=ended),
+                )
+        return await run_repo.claim_shard(
+            conn,
+            shard_id,
+            self.worker,
+            self.settings.stale_after_seconds,
+            self.settings.max_attempts,
+            lock_timeout_ms=CLAIM_LOCK_TIMEOUT_MS,
+        )
+
     # -- one run ------------------------------------------------------------------------------
 
     async def _execute_claimed(self, conn: Connection, claim: run_repo.Claim) -> None:
         run = claim.run
-        run_id = run.id
-        lease = _Lease(run_id, claim.epoch)
+        lease = _Lease(run.id, claim.epoch)
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
         # One deadline (the loop's clock) for the asyncio timer and the statement timeouts.
         deadline = loop.time() + self.settings.timeout_seconds
         logger.info(
@@ -247,6 +295,30 @@ class RunExecutor:
                 dry_run=str(run.dry_run).lower(),
             ),
         )
+        await self._hold(conn, lease, run, deadline)
+
+    async def _execute_shard(self, conn: Connection, claim: run_repo.ShardClaim) -> None:
+        shard = claim.shard
+        run = await run_repo.get_run(conn, shard.run_id)
+        lease = _Lease(run.id, claim.epoch, shard)
+        # The run's one deadline: its start by the database's clock, the same for every shard.
+        deadline = (
+            asyncio.get_running_loop().time()
+            + self.settings.timeout_seconds
+            - claim.run_age_seconds
+        )
+        logger.info(
+            "Shard %(shard)d of %(shards)d started",
+            {"shard": shard.shard_no, "shards": run.shards},
+            extra=context(run=run.id, shard=shard.shard_no, attempt=shard.attempts),
+        )
+        await self._hold(conn, lease, run, deadline)
+
+    async def _hold(self, conn: Connection, lease: _Lease, run: Run, deadline: float) -> None:
+        """Evaluate what the lease holds until the deadline, then end it (or hand it back)."""
+        run_id = run.id
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
         cancel = asyncio.Event()
         if run.cancel_requested_at is not None:  # stopped while it waited: decide nothing
             cancel.set()
@@ -284,22 +356,19 @@ class RunExecutor:
         deadline: float,
     ) -> tuple[Outcome, Run]:
         loop = asyncio.get_running_loop()
-        if run.rules is None or run.max_version_id is None:
-            enabled = await rule_repo.list_enabled_rules(conn)
-            fixed = await run_repo.fix_run_scope(
-                conn, run.id, self.worker, lease.epoch, _snapshot(enabled)
+        if lease.shard is not None:
+            after, upto, shard_id = (
+                lease.shard.last_version_id,
+                lease.shard.max_version_id,
+                lease.shard.id,
             )
-            if fixed is None:
-                raise LostOwnershipError
-            run = fixed
-        assert run.max_version_id is not None  # noqa: S101 - fixed just above
+        else:
+            run = await self._fix_scope(conn, run, lease)
+            assert run.max_version_id is not None  # noqa: S101 - fixed by _fix_scope
+            after, upto, shard_id = run.last_version_id, run.max_version_id, None
+            if await self._split_if_large(conn, run, lease):
+                return Outcome.SPLIT, run
         rules = _rules_of(run)
-        pending = await run_repo.count_pending_between(
-            conn, run.last_version_id, run.max_version_id
-        )
-        logger.info(
-            "Evaluating %(count)d pending versions", {"count": pending}, extra=context(run=run.id)
-        )
 
         compiled = CompileContext(SqlParams(first=_BATCH_FIXED_PARAMS + 1), run.evaluated_at)
         statement = queries.decide_batch.sql.replace(
@@ -312,7 +381,6 @@ class RunExecutor:
             [rule.name for rule in rules],
         )
         cap = self.settings.max_decisions_per_run
-        after = run.last_version_id
         decided_total = run.approved + run.rejected + run.escalated
         idle_ms = math.ceil(self.settings.stale_after_seconds * 1000)
         while True:
@@ -327,28 +395,33 @@ class RunExecutor:
             # The server's own bound on this batch: a little past the guard's deadline (the
             # asyncio timer fires first), so that a frozen or cut-off worker's statement ends.
             remaining = deadline - loop.time() + GUARD_SLACK_SECONDS
-            async with conn.transaction():
-                await run_repo.set_batch_limits(
-                    conn,
-                    statement_timeout_ms=max(1, math.ceil(remaining * 1000)),
-                    idle_timeout_ms=idle_ms,
-                )
-                row = await run_repo.decide_batch(
-                    conn,
+            row = await self._decide_batch(
+                conn,
+                statement_timeout_ms=max(1, math.ceil(remaining * 1000)),
+                idle_timeout_ms=idle_ms,
+                params=(
                     statement,
                     run.id,
                     after,
-                    run.max_version_id,
+                    upto,
                     self.settings.batch_size,
                     *rule_columns,
-                    cap - decided_total if cap else None,
+                    cap or None,
                     run.dry_run,
                     self.worker,
                     lease.epoch,
+                    shard_id,
+                    cap - decided_total if cap else None,
                     *compiled.params.values,
-                )
-                if row is None:
+                ),
+            )
+            if row is None:
+                # A shard's batch is also refused when another shard's batch took the cap's
+                # last decisions meanwhile: while the lease holds, the batch is tried again
+                # within what is left of the cap.
+                if shard_id is None or await self._beat_once(lease) is None:
                     raise LostOwnershipError
+                continue
             after = row["last_version_id"]
             decided_total = row["decided_total"]
             if row["cancel_requested"]:
@@ -356,13 +429,85 @@ class RunExecutor:
             if row["scanned"] < self.settings.batch_size:
                 return (Outcome.CAPPED if cap and decided_total >= cap else Outcome.COMPLETED), run
 
+    async def _decide_batch(
+        self,
+        conn: Connection,
+        *,
+        statement_timeout_ms: int,
+        idle_timeout_ms: int,
+        params: tuple[Any, ...],
+    ) -> asyncpg.Record | None:
+        """One batch in its own transaction; None (rolled back) when its write was refused."""
+        try:
+            async with conn.transaction():
+                await run_repo.set_batch_limits(
+                    conn, statement_timeout_ms=statement_timeout_ms, idle_timeout_ms=idle_timeout_ms
+                )
+                row = await run_repo.decide_batch(conn, *params)
+                if row is None:
+                    raise _BatchRefusedError  # noqa: TRY301 - rolls the transaction back
+        except _BatchRefusedError:
+            return None
+        return row
+
+    async def _split_if_large(self, conn: Connection, run: Run, lease: _Lease) -> bool:
+        """Log what the run evaluates; split it into shards if it is large (SPEC 6.3)."""
+        assert run.max_version_id is not None  # noqa: S101 - fixed by _fix_scope
+        pending = await run_repo.count_pending_between(
+            conn, run.last_version_id, run.max_version_id
+        )
+        logger.info(
+            "Evaluating %(count)d pending versions", {"count": pending}, extra=context(run=run.id)
+        )
+        shards = self.settings.shards
+        if shards > 1 and pending >= max(self.settings.shard_min_versions, shards):
+            await self._split(conn, run, lease, shards, pending)
+            return True
+        return False
+
+    async def _fix_scope(self, conn: Connection, run: Run, lease: _Lease) -> Run:
+        """At the first claim: fix the versions, the instant and the rules every attempt
+        (and every shard) evaluates."""
+        if run.rules is not None and run.max_version_id is not None:
+            return run
+        enabled = await rule_repo.list_enabled_rules(conn)
+        fixed = await run_repo.fix_run_scope(
+            conn, run.id, self.worker, lease.epoch, _snapshot(enabled)
+        )
+        if fixed is None:
+            raise LostOwnershipError
+        return fixed
+
+    async def _split(
+        self, conn: Connection, run: Run, lease: _Lease, shards: int, pending: int
+    ) -> None:
+        """Split the run into shards (each then claimed like a run) and publish them; a
+        shard whose publish fails is published again by a reaper (its lease)."""
+        ids = await run_repo.split_run(conn, run.id, self.worker, lease.epoch, shards, pending)
+        if not ids:
+            raise LostOwnershipError
+        logger.info(
+            "Run split into %(count)d shards", {"count": len(ids)}, extra=context(run=run.id)
+        )
+        for shard_id in ids:
+            await self._republish(shard_id)
+
     async def _conclude(self, lease: _Lease, run: Run, outcome: Outcome, started: float) -> None:
+        if outcome is Outcome.SPLIT:
+            return  # its shards evaluate it now
         if outcome is Outcome.HANDED_BACK:
             async with self.pool.acquire() as conn:
-                handed = await run_repo.hand_back_run(conn, run.id, self.worker, lease.epoch)
+                if lease.shard is None:
+                    handed: object = await run_repo.hand_back_run(
+                        conn, run.id, self.worker, lease.epoch
+                    )
+                else:
+                    handed = await run_repo.hand_back_shard(
+                        conn, lease.shard.id, self.worker, lease.epoch
+                    )
             if handed is not None:
                 logger.info("Run handed back: this worker is stopping", extra=context(run=run.id))
-                await self._republish(run.id)
+                await self._republish(lease.unit_id)
             return
         if outcome is Outcome.CANCELLED:
             await self._finish(lease, RunState.FAILED, "cancelled", started)
@@ -391,18 +536,46 @@ class RunExecutor:
         capped: bool = False,
         quiet: bool = False,
     ) -> bool:
-        """End the run; False when this worker no longer holds it (nothing is written)."""
+        """End the run (or the shard, and the run if that ends it); False when this worker no
+        longer holds it (nothing is written)."""
         run_id = lease.run_id
         # A fresh pooled connection: the run's own may be mid-cancellation after a timeout.
         async with self.pool.acquire() as conn:
-            run = await run_repo.finish_run(
-                conn, run_id, self.worker, lease.epoch, state=state, error=error, capped=capped
-            )
-        if run is None:
+            if lease.shard is None:
+                run = await run_repo.finish_run(
+                    conn, run_id, self.worker, lease.epoch, state=state, error=error, capped=capped
+                )
+                held = run is not None
+            else:
+                held, run = await run_repo.finish_shard(
+                    conn,
+                    lease.shard.id,
+                    self.worker,
+                    lease.epoch,
+                    state=state,
+                    error=error,
+                    capped=capped,
+                )
+        if not held:
             if not quiet:
                 logger.warning("Run was taken over; this worker stops", extra=context(run=run_id))
             return False
-        elapsed = time.monotonic() - started
+        if run is None:
+            return True  # the shard ended; the run goes on in its other shards
+        if run.shards and run.started_at and run.finished_at:
+            # The run's end (the whole run's time), whatever this shard's was.
+            elapsed = (run.finished_at - run.started_at).total_seconds()
+            self._log_end(run, run.state, run.error, elapsed, capped=run.capped)
+        else:
+            self._log_end(run, state, error, time.monotonic() - started, capped=capped)
+        return True
+
+    @staticmethod
+    def _log_end(
+        run: Run, state: RunState, error: str | None, elapsed: float, *, capped: bool
+    ) -> None:
+        """The run's closing lines (SPEC 6.7): per rule, per action, and how it ended."""
+        run_id = run.id
         for rule in _rules_of(run):
             matched = run.decisions_by_rule.get(str(rule.id), 0)
             if matched:
@@ -428,16 +601,19 @@ class RunExecutor:
                 {"seconds": elapsed},
                 extra=context(run=run_id, error=error),
             )
-        return True
+
+    async def _beat_once(self, lease: _Lease) -> bool | None:
+        """Refresh the lease: None when it is lost, else whether the run was asked to stop."""
+        async with self.pool.acquire() as conn:
+            if lease.shard is None:
+                return await run_repo.beat_run(conn, lease.run_id, self.worker, lease.epoch)
+            return await run_repo.beat_shard(conn, lease.shard.id, self.worker, lease.epoch)
 
     async def _beat(self, lease: _Lease, cancel: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
-                async with self.pool.acquire() as conn:
-                    cancel_requested = await run_repo.beat_run(
-                        conn, lease.run_id, self.worker, lease.epoch
-                    )
+                cancel_requested = await self._beat_once(lease)
             except Exception:
                 logger.warning("Heartbeat failed", extra=context(run=lease.run_id), exc_info=True)
                 continue
@@ -474,6 +650,12 @@ class RunExecutor:
                 self.settings.stale_after_seconds,
                 self.settings.max_attempts,
             )
+            due += await run_repo.mark_shards_for_redelivery(
+                conn,
+                self.settings.redeliver_seconds,
+                self.settings.stale_after_seconds,
+                self.settings.max_attempts,
+            )
         for run_id in due:
             logger.info(
                 "Republishing a run that has no message in flight", extra=context(run=run_id)
@@ -487,9 +669,17 @@ class RunExecutor:
         async with self.pool.acquire() as conn:
             # First: a frozen session's transaction holds the run's row lock.
             ended = await run_repo.end_stale_sessions(conn, self.settings.stale_after_seconds)
+            ended += await run_repo.end_stale_shard_sessions(
+                conn, self.settings.stale_after_seconds
+            )
             lost = await run_repo.fail_lost_runs(
                 conn, self.settings.stale_after_seconds, self.settings.max_attempts
             )
+            lost += await run_repo.fail_lost_shards(
+                conn, self.settings.stale_after_seconds, self.settings.max_attempts
+            )
+            # A split run that ended (failed by one shard, `lost`): its other shards stop.
+            await run_repo.stop_shards_of_ended_runs(conn)
         if ended:
             logger.warning(
                 "Ended the sessions of workers that stopped beating",

@@ -11,7 +11,7 @@ import asyncpg
 
 from app.db import Connection
 from app.errors import NotFoundError
-from app.models import Run, RunState
+from app.models import Run, RunState, Shard
 from app.repositories import fetch_all
 from app.sql import queries
 
@@ -247,6 +247,155 @@ async def mark_runs_for_redelivery(
     """The runs this caller must publish again (no other caller gets the same ones)."""
     rows = await fetch_all(
         queries.mark_runs_for_redelivery(
+            conn,
+            redeliver_seconds=redeliver_seconds,
+            stale_seconds=stale_seconds,
+            max_attempts=max_attempts,
+        )
+    )
+    return [row["id"] for row in rows]
+
+
+# Shards: a split run's id ranges, each a lease like a run's (see automation.sql).
+
+
+@dataclass(frozen=True)
+class ShardClaim:
+    """A shard this worker holds, the epoch of its lease, and how long ago its run started
+    (by the database's clock: the run's one deadline)."""
+
+    shard: Shard
+    epoch: int
+    run_age_seconds: float
+
+
+def _shard(row: Any) -> Shard | None:
+    return Shard.model_validate(dict(row)) if row is not None else None
+
+
+async def split_run(  # noqa: PLR0917 - the lease and the split's two figures
+    conn: Connection, run_id: uuid.UUID, worker: str, epoch: int, shards: int, pending: int
+) -> list[uuid.UUID]:
+    """Split the run (`pending` versions to evaluate) into `shards` shards; their ids (none:
+    the lease was lost)."""
+    rows = await fetch_all(
+        queries.split_run(
+            conn, id=run_id, worker=worker, epoch=epoch, shards=shards, pending=pending
+        )
+    )
+    return [row["id"] for row in rows]
+
+
+async def get_shard(conn: Connection, shard_id: uuid.UUID) -> Shard:
+    shard = _shard(await queries.get_shard(conn, id=shard_id))
+    if shard is None:
+        raise NotFoundError(f"shard {shard_id} does not exist")
+    return shard
+
+
+async def list_shards(conn: Connection, run_id: uuid.UUID) -> list[Shard]:
+    rows = await fetch_all(queries.list_shards(conn, run_id=run_id))
+    return [Shard.model_validate(dict(row)) for row in rows]
+
+
+async def claim_shard(
+    conn: Connection,
+    shard_id: uuid.UUID,
+    worker: str,
+    stale_seconds: float,
+    max_attempts: int,
+    *,
+    lock_timeout_ms: int,
+) -> ShardClaim | None:
+    """Claim the shard (see claim_shard in automation.sql); None when it is not this
+    worker's to take: finished, held by a live worker, or its run ended."""
+    async with conn.transaction():
+        await set_claim_limits(
+            conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=lock_timeout_ms
+        )
+        row = await queries.claim_shard(
+            conn,
+            id=shard_id,
+            worker=worker,
+            stale_seconds=stale_seconds,
+            max_attempts=max_attempts,
+        )
+    shard = _shard(row)
+    if shard is None:
+        return None
+    return ShardClaim(shard, int(row["lease_epoch"]), float(row["run_age_seconds"] or 0))
+
+
+async def beat_shard(conn: Connection, shard_id: uuid.UUID, worker: str, epoch: int) -> bool | None:
+    """beat_run for a shard: None when the worker no longer holds it (or its run ended),
+    else whether its run was asked to stop."""
+    result: bool | None = await queries.beat_shard(conn, id=shard_id, worker=worker, epoch=epoch)
+    return result
+
+
+async def finish_shard(
+    conn: Connection,
+    shard_id: uuid.UUID,
+    worker: str,
+    epoch: int,
+    *,
+    state: RunState,
+    error: str | None = None,
+    capped: bool = False,
+) -> tuple[bool, Run | None]:
+    """End the shard and, if that ends its run, the run: (whether this worker still held the
+    shard, the run if it ended now)."""
+    async with conn.transaction():
+        await queries.lock_run_of_shard(conn, id=shard_id)
+        shard = await queries.finish_shard(
+            conn,
+            id=shard_id,
+            worker=worker,
+            epoch=epoch,
+            state=state.value,
+            error=error,
+            capped=capped,
+        )
+        if shard is None:
+            return False, None
+        run = _run(await queries.conclude_split_run(conn, id=shard["run_id"]))
+        if run is not None:
+            await fetch_all(queries.stop_shards_of_ended_runs(conn))
+    return True, run
+
+
+async def hand_back_shard(
+    conn: Connection, shard_id: uuid.UUID, worker: str, epoch: int
+) -> Shard | None:
+    return _shard(await queries.hand_back_shard(conn, id=shard_id, worker=worker, epoch=epoch))
+
+
+async def end_stale_shard_sessions(conn: Connection, stale_seconds: float) -> int:
+    ended: int = await queries.end_stale_shard_sessions(conn, stale_seconds=stale_seconds)
+    return ended
+
+
+async def fail_lost_shards(
+    conn: Connection, stale_seconds: float, max_attempts: int
+) -> list[uuid.UUID]:
+    """Fail `lost` the shards out of attempts, and their runs; the runs."""
+    rows = await fetch_all(
+        queries.fail_lost_shards(conn, stale_seconds=stale_seconds, max_attempts=max_attempts)
+    )
+    return [row["id"] for row in rows]
+
+
+async def stop_shards_of_ended_runs(conn: Connection) -> list[uuid.UUID]:
+    rows = await fetch_all(queries.stop_shards_of_ended_runs(conn))
+    return [row["id"] for row in rows]
+
+
+async def mark_shards_for_redelivery(
+    conn: Connection, redeliver_seconds: float, stale_seconds: float, max_attempts: int
+) -> list[uuid.UUID]:
+    """The shards this caller must publish again (no other caller gets the same ones)."""
+    rows = await fetch_all(
+        queries.mark_shards_for_redelivery(
             conn,
             redeliver_seconds=redeliver_seconds,
             stale_seconds=stale_seconds,

@@ -110,11 +110,17 @@ class ServiceProcess:
         self._close_output()
 
 
+# The scenarios written for a run's own lease (150,000-250,000 versions, above the default
+# AUTOMATION_SHARD_MIN_VERSIONS) keep their run unsplit; tests/faults/test_shards.py and
+# tests/integration/test_shards.py set it low to split theirs.
+UNSPLIT = {"AUTOMATION_SHARD_MIN_VERSIONS": "10000000"}
+
+
 class WorkerProcess(ServiceProcess):
-    """`tasktracker worker`."""
+    """`tasktracker worker` (runs unsplit unless `env` sets AUTOMATION_SHARD_MIN_VERSIONS)."""
 
     def __init__(self, settings: Settings, **env: str) -> None:
-        super().__init__(settings, [TASKTRACKER, "worker"], **env)
+        super().__init__(settings, [TASKTRACKER, "worker"], **{**UNSPLIT, **env})
 
     async def ready(self) -> None:
         await self.until_line(r"Listening started")

@@ -90,7 +90,9 @@ async def list_runs(
 @router.get("/runs/{run_id}", openapi_extra=requires(Role.VIEWER), summary="One run")
 async def get_run(pool: DbPool, run_id: uuid.UUID) -> RunView:
     async with pool.acquire() as conn:
-        return RunView.of(await run_repo.get_run(conn, run_id))
+        run = await run_repo.get_run(conn, run_id)
+        shards = await run_repo.list_shards(conn, run_id) if run.shards else []
+    return RunView.of(run, shards)
 
 
 @router.post(

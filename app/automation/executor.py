@@ -397,6 +397,9 @@ class RunExecutor:
             remaining = deadline - loop.time() + GUARD_SLACK_SECONDS
             row = await self._decide_batch(
                 conn,
+                run=run,
+                lease=lease,
+                shard_id=shard_id,
                 statement_timeout_ms=max(1, math.ceil(remaining * 1000)),
                 idle_timeout_ms=idle_ms,
                 params=(
@@ -433,22 +436,45 @@ class RunExecutor:
         self,
         conn: Connection,
         *,
+        run: Run,
+        lease: _Lease,
+        shard_id: uuid.UUID | None,
         statement_timeout_ms: int,
         idle_timeout_ms: int,
         params: tuple[Any, ...],
-    ) -> asyncpg.Record | None:
-        """One batch in its own transaction; None (rolled back) when its write was refused."""
+    ) -> dict[str, Any] | None:
+        """One batch in its own transaction (decide and seal, then add to the run's sums);
+        None (rolled back) when its write was refused."""
         try:
             async with conn.transaction():
                 await run_repo.set_batch_limits(
                     conn, statement_timeout_ms=statement_timeout_ms, idle_timeout_ms=idle_timeout_ms
                 )
-                row = await run_repo.decide_batch(conn, *params)
-                if row is None:
+                batch = await run_repo.decide_batch(conn, *params)
+                if not batch["shard_held"]:
+                    raise _BatchRefusedError  # noqa: TRY301 - rolls the transaction back
+                sums = await run_repo.add_batch_to_run(
+                    conn,
+                    run.id,
+                    worker=self.worker,
+                    epoch=lease.epoch,
+                    shard_id=shard_id,
+                    cap=self.settings.max_decisions_per_run or None,
+                    batch=batch,
+                )
+                if sums is None:
                     raise _BatchRefusedError  # noqa: TRY301 - rolls the transaction back
         except _BatchRefusedError:
             return None
-        return row
+        decided = batch["approved"] + batch["rejected"] + batch["escalated"]
+        last = batch["shard_last_version_id"] if shard_id is not None else sums["last_version_id"]
+        return {
+            "scanned": batch["scanned"],
+            "decided": decided,
+            "last_version_id": last,
+            "decided_total": sums["decided_total"],
+            "cancel_requested": sums["cancel_requested"],
+        }
 
     async def _split_if_large(self, conn: Connection, run: Run, lease: _Lease) -> bool:
         """Log what the run evaluates; split it into shards if it is large (SPEC 6.3)."""

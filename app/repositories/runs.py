@@ -191,10 +191,39 @@ async def count_pending_between(conn: Connection, after_id: int, max_id: int) ->
     return count
 
 
-async def decide_batch(conn: Connection, statement: str, *params: Any) -> asyncpg.Record | None:
+async def decide_batch(conn: Connection, statement: str, *params: Any) -> asyncpg.Record:
     """Run one batch: decide_batch with the compiled deciding rule spliced in (the rule
     compiler's SQL, built from allow-listed identifiers; values stay bound parameters)."""
     row: asyncpg.Record | None = await conn.fetchrow(statement, *params)
+    assert row is not None  # noqa: S101 - a SELECT without FROM answers one row
+    return row
+
+
+async def add_batch_to_run(
+    conn: Connection,
+    run_id: uuid.UUID,
+    *,
+    worker: str,
+    epoch: int,
+    shard_id: uuid.UUID | None,
+    cap: int | None,
+    batch: asyncpg.Record,
+) -> asyncpg.Record | None:
+    """Add a batch's counts (decide_batch's answer) to its run's sums; None when refused."""
+    row: asyncpg.Record | None = await queries.add_batch_to_run(
+        conn,
+        id=run_id,
+        worker=worker,
+        epoch=epoch,
+        shard=shard_id,
+        cap=cap,
+        scanned=batch["scanned"],
+        last_id=batch["batch_last_id"],
+        approved=batch["approved"],
+        rejected=batch["rejected"],
+        escalated=batch["escalated"],
+        per_rule=batch["per_rule"],
+    )
     return row
 
 

@@ -82,20 +82,22 @@ WHERE id = :id AND state IN ('PENDING', 'SCHEDULED') AND NOT dry_run
 RETURNING true;
 
 -- name: decide_batch()^
--- One batch of a run or of one of its shards, in one statement: the next $4 pending ids after
--- $2 (up to $3) get their deciding rule from the compiled CASE ({deciding_rule}, parameters
--- from $15 on); unless dry ($10), matched versions still pending are decided (at most $14 of
--- them for a run that is not split, where the caller knows its decisions; for a shard, what
--- the run's row says is left; while the run's decisions stay within the cap $9; NULL = no
--- cap), each with its audit row; the
--- run's counters (the sums over its shards) and the progress move on, if worker $11 still
--- holds the lease of epoch $12: the run's own, or shard $13's (NULL: the run is not split).
--- No row comes back when the lease was lost, the run ended, or another shard's batch took
--- the cap's last decisions meanwhile; the caller rolls back.
+-- One batch of a run or of one of its shards, the first of its transaction's two statements:
+-- the next $4 pending ids after $2 (up to $3) get their deciding rule from the compiled CASE
+-- ({deciding_rule}, parameters from $15 on); unless dry ($10), matched versions still pending
+-- are decided (at most $14 of them for a run that is not split, where the caller knows its
+-- decisions; for a shard, what the run's row says is left of the cap $9; NULL = no cap),
+-- each with its audit row (sealed by audit_log's trigger at the statement's end); a shard's
+-- progress moves on if worker $11 still holds shard $13's lease of epoch $12. Answers the
+-- batch's counts for add_batch_to_run, which then adds them to the run's row: the run's row
+-- is locked by that second statement only, after this one's work and its seal, so that the
+-- shards of one run decide and seal their batches at the same time and queue only for the
+-- short update of their sums (docs/scaling.md).
 -- Positional parameters: $1 run id, $2 after id, $3 max id, $4 batch size, $5-$8 the rules in
 -- evaluation order (ids, revisions, actions, names), $9 cap, $10 dry run, $11 worker,
--- $12 lease epoch, $13 shard id, $14 the batch's allowance, $15.. compiled values. (With a
--- run's parameters known when planning, a run that is not split keeps a constant LIMIT.)
+-- $12 lease epoch, $13 shard id (NULL: the run is not split), $14 the batch's allowance,
+-- $15.. compiled values. (With a run's parameters known when planning, a run that is not
+-- split keeps a constant LIMIT.)
 WITH batch AS (
     SELECT v.id, {deciding_rule} AS position
     FROM versions v
@@ -147,33 +149,46 @@ WITH batch AS (
     WHERE s.id = $13 AND s.state = 'EXECUTING' AND s.claimed_by = $11 AND s.lease_epoch = $12
     RETURNING s.last_version_id
 )
+SELECT (SELECT count(*) FROM batch) AS scanned,
+       (SELECT max(id) FROM batch) AS batch_last_id,
+       (SELECT count(*) FROM outcome WHERE action = 'approve') AS approved,
+       (SELECT count(*) FROM outcome WHERE action = 'reject') AS rejected,
+       (SELECT count(*) FROM outcome WHERE action = 'escalate') AS escalated,
+       (SELECT jsonb_object_agg(rule_id::text, n) FROM per_rule) AS per_rule,
+       (SELECT count(*) FROM audited) AS audited,
+       (SELECT last_version_id FROM shard) AS shard_last_version_id,
+       $13::uuid IS NULL OR EXISTS (SELECT 1 FROM shard) AS shard_held;
+
+-- name: add_batch_to_run(id, worker, epoch, shard, cap, scanned, last_id, approved, rejected, escalated, per_rule)^
+-- The second statement of a batch's transaction: the batch's counts (decide_batch's answer)
+-- added to the run's sums (the sums over its shards), and an unsplit run's progress moved to
+-- :last_id, if worker :worker still holds the run's lease of epoch :epoch (a shard's lease
+-- was checked by decide_batch) and the run's decisions stay within :cap (NULL: no cap;
+-- re-checked on the run's newest row when another shard's batch updated it first). No row
+-- comes back when the lease was lost, the run ended, or another shard's batch took the
+-- cap's last decisions meanwhile; the caller rolls back.
 UPDATE automation_runs AS run
-SET evaluated = run.evaluated + (SELECT count(*) FROM batch),
-    last_version_id = CASE WHEN $13::uuid IS NULL
-                           THEN coalesce((SELECT max(id) FROM batch), run.last_version_id)
+SET evaluated = run.evaluated + :scanned,
+    last_version_id = CASE WHEN :shard::uuid IS NULL
+                           THEN coalesce(:last_id, run.last_version_id)
                            ELSE run.last_version_id END,
-    approved = run.approved + (SELECT count(*) FROM outcome WHERE action = 'approve'),
-    rejected = run.rejected + (SELECT count(*) FROM outcome WHERE action = 'reject'),
-    escalated = run.escalated + (SELECT count(*) FROM outcome WHERE action = 'escalate'),
+    approved = run.approved + :approved,
+    rejected = run.rejected + :rejected,
+    escalated = run.escalated + :escalated,
     decisions_by_rule = run.decisions_by_rule || coalesce(
         (SELECT jsonb_object_agg(
-                    p.rule_id::text,
-                    p.n + coalesce((run.decisions_by_rule ->> p.rule_id::text)::int8, 0))
-         FROM per_rule p),
+                    p.key, p.value::int8 + coalesce((run.decisions_by_rule ->> p.key)::int8, 0))
+         FROM jsonb_each_text(:per_rule::jsonb) AS p),
         '{}'::jsonb),
     heartbeat_at = clock_timestamp()
-WHERE run.id = $1 AND run.state = 'EXECUTING'
-  AND CASE WHEN $13::uuid IS NULL THEN run.claimed_by = $11 AND run.lease_epoch = $12
-           ELSE EXISTS (SELECT 1 FROM shard) END
-  -- Re-checked on the run's newest row when another shard's batch updated it first.
-  AND ($9::int8 IS NULL
-       OR run.approved + run.rejected + run.escalated + (SELECT count(*) FROM outcome) <= $9)
-RETURNING (SELECT count(*) FROM batch) AS scanned,
-          (SELECT count(*) FROM outcome) AS decided,
-          (SELECT count(*) FROM audited) AS audited,
-          coalesce((SELECT last_version_id FROM shard), run.last_version_id) AS last_version_id,
-          run.approved + run.rejected + run.escalated AS decided_total,
-          run.cancel_requested_at IS NOT NULL AS cancel_requested;
+WHERE run.id = :id AND run.state = 'EXECUTING'
+  AND (:shard::uuid IS NOT NULL OR (run.claimed_by = :worker AND run.lease_epoch = :epoch))
+  AND (:cap::int8 IS NULL
+       OR run.approved + run.rejected + run.escalated
+          + :approved::int8 + :rejected::int8 + :escalated::int8 <= :cap::int8)
+RETURNING run.approved + run.rejected + run.escalated AS decided_total,
+          run.cancel_requested_at IS NOT NULL AS cancel_requested,
+          run.last_version_id;
 
 -- name: beat_run(id, worker, epoch)$
 -- The worker is alive and still holds the run's lease; answers whether a cancel was asked

@@ -669,6 +669,12 @@ class RunExecutor:
     async def redeliver_once(self) -> list[uuid.UUID]:
         """Publish again the runs that need a message (see mark_runs_for_redelivery); of
         several processes asking at once each run goes to exactly one. The runs published."""
+        if not self.publisher.connected:
+            # Marking a run as republished and then failing to publish it would hold its
+            # redelivery back from every process that can publish, round after round (the
+            # mark is taken by whoever asks first): a process cut off from RabbitMQ leaves
+            # redelivery to the others (tests/faults/test_shards.py, lost shard messages).
+            return []
         async with self.pool.acquire() as conn:
             due = await run_repo.mark_runs_for_redelivery(
                 conn,

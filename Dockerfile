@@ -29,8 +29,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --home-dir /app tasktracker
 COPY --from=build /app/.venv /app/.venv
+COPY deploy/entrypoint.sh /usr/local/bin/tasktracker-entrypoint
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 LANG=C.UTF-8
 WORKDIR /app
 USER 10001
 EXPOSE 8000
+# Removes the superuser's and the owner's credentials before the process starts (see the script).
+ENTRYPOINT ["/usr/local/bin/tasktracker-entrypoint"]
 CMD ["tasktracker", "api"]

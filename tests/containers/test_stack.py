@@ -16,6 +16,7 @@ import pytest
 
 from tests.containers.conftest import (
     ENV_CHANGES,
+    POSTGRES_PASSWORD,
     Stack,
     run_of,
     trigger_with_curl,
@@ -100,6 +101,27 @@ def test_the_processes_connect_as_their_own_role_and_the_audit_log_verifies(
     assert "OK: every entry and seal matches the chain" in out, out
     doctor = stack.sh("docker exec task-tracker-api tasktracker doctor", check=False)
     assert "OK\tdatabase role\ttasktracker: not the owner" in doctor, doctor
+
+
+def test_no_process_holds_the_superusers_or_the_owners_credentials(stack: Stack):
+    """compose hands every app container all of .env (POSTGRES_PASSWORD with it) and the api
+    container the PG* variables of the operators' psql; the entrypoint removes them before it
+    execs the process: no app container's PID 1 (the process itself, not a shell) holds the
+    superuser's password, a PG* variable or the owner's MIGRATE_* connection. The api
+    container's own configuration keeps them for `docker exec`, which the test above used."""
+    for name in APP_CONTAINERS:
+        command = [a for a in stack.sh(f"docker exec {name} cat /proc/1/cmdline").split("\0") if a]
+        assert command[-2].endswith("/tasktracker"), command
+        assert command[-1] == name.rsplit("-", 1)[1], command
+        environ = stack.sh(f"docker exec {name} cat /proc/1/environ")
+        names = {entry.split("=", 1)[0] for entry in environ.split("\0") if entry}
+        assert "DATABASE_PASSWORD" in names, f"{name}: the processes' own password is missing"
+        held = names & {"POSTGRES_PASSWORD", "MIGRATE_DATABASE_URL", "MIGRATE_DATABASE_PASSWORD"}
+        held |= {n for n in names if n.startswith("PG")}
+        assert not held, f"{name}'s process holds {sorted(held)}"
+        assert POSTGRES_PASSWORD not in environ, f"{name}'s process holds the superuser password"
+    exec_env = stack.sh("docker exec task-tracker-api env")
+    assert f"PGPASSWORD={POSTGRES_PASSWORD}" in exec_env.splitlines()
 
 
 def test_secrets_with_url_characters_and_env_settings_reach_every_process(

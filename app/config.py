@@ -57,55 +57,18 @@ class LogLevel(enum.StrEnum):
     ERROR = "ERROR"
 
 
-class DatabaseSettings(BaseSettings):
-    model_config = _group("DATABASE_")
+class _PostgresConnection(BaseSettings):
+    """A postgresql:// URL and, on its own, its password.
 
-    url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/tasktracker")
-    pool_min_size: int = Field(default=1, ge=0, le=100)
-    pool_max_size: int = Field(default=10, ge=1, le=100)
-    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
-    # A statement that gets no answer for this long fails (the server may be silent rather
-    # than down): requests answer 503 instead of hanging. The worker allows its run guard.
-    command_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    The password as operators generate it (`openssl rand -base64` gives `/`, `+` and `=`):
+    when set it replaces the URL's, percent-encoded, so nobody has to encode it."""
 
-    # The password on its own, as operators generate it (`openssl rand -base64` gives `/`, `+`
-    # and `=`): when set it replaces the URL's, percent-encoded, so nobody has to encode it.
+    url: SecretStr | None = None
     password: SecretStr | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _postgres_scheme(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URL")
-        return value
 
     @field_validator("password", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
-        return None if value == "" else value
-
-    @model_validator(mode="after")
-    def _password_into_url(self) -> DatabaseSettings:
-        self.url = _with_password(self.url, self.password)
-        return self
-
-
-class MigrateDatabaseSettings(BaseSettings):
-    """The owner's connection, for `tasktracker migrate` only (MIGRATE_DATABASE_URL).
-
-    The owner creates and alters the schema and, when DATABASE_URL names another role, creates
-    that role and grants it what the api, worker and scheduler use. Unset: DATABASE_URL (one
-    role for everything, for a laptop; `tasktracker doctor` warns)."""
-
-    model_config = _group("MIGRATE_DATABASE_")
-
-    url: SecretStr | None = None
-    # As DATABASE_PASSWORD: replaces the URL's password, percent-encoded.
-    password: SecretStr | None = None
-
-    @field_validator("url", mode="before")
-    @classmethod
-    def _empty_url_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
     @field_validator("url")
@@ -117,16 +80,41 @@ class MigrateDatabaseSettings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
-    @field_validator("password", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        return None if value == "" else value
-
     @model_validator(mode="after")
-    def _password_into_url(self) -> MigrateDatabaseSettings:
+    def _password_into_url(self) -> _PostgresConnection:
         if self.url is not None:
             self.url = _with_password(self.url, self.password)
         return self
+
+
+class DatabaseSettings(_PostgresConnection):
+    """The processes' connection (DATABASE_URL, DATABASE_PASSWORD)."""
+
+    model_config = _group("DATABASE_")
+
+    url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/tasktracker")
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=100)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # A statement that gets no answer for this long fails (the server may be silent rather
+    # than down): requests answer 503 instead of hanging. The worker allows its run guard.
+    command_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+
+class MigrateDatabaseSettings(_PostgresConnection):
+    """The owner's connection, for `tasktracker migrate` only (MIGRATE_DATABASE_URL,
+    MIGRATE_DATABASE_PASSWORD).
+
+    The owner creates and alters the schema and, when DATABASE_URL names another role, creates
+    that role and grants it what the api, worker and scheduler use. Unset: DATABASE_URL (one
+    role for everything, for a laptop; `tasktracker doctor` warns)."""
+
+    model_config = _group("MIGRATE_DATABASE_")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class BrokerSettings(BaseSettings):

@@ -225,7 +225,8 @@ def done(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _pool(request: Request) -> Any:
+def database_pool(request: Request) -> Any:
+    """The app's connection pool (the console's pages and forms share the api's)."""
     return request.app.state.pool
 
 
@@ -249,7 +250,7 @@ async def sign_in(
     expected = request.cookies.get(PRE_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
         raise CsrfRefused
-    principal = await authenticate(_pool(request), token.strip()) if token.strip() else None
+    principal = await authenticate(database_pool(request), token.strip()) if token.strip() else None
     if principal is None:
         return render(
             None,
@@ -303,7 +304,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
 @router.get("")
 async def overview(who: CurrentViewer, period: Annotated[int, Query()] = 7) -> HTMLResponse:
     days = period if period in (7, 30, 90) else 7
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         stats = await stats_repo.get_stats(conn)
         trends = await stats_repo.get_trends(conn, days)
         state = await brake_repo.get_automation_state(conn)
@@ -336,7 +337,7 @@ async def _next_fires(who: Viewer, jobs: list[JobView]) -> list[tuple[JobView, d
             fires.append((job, job.next_run_at, True))
             continue
         try:
-            upcoming = await job_service.next_fires(_pool(who.request), job.id, 1)
+            upcoming = await job_service.next_fires(database_pool(who.request), job.id, 1)
         except AppError:
             continue  # removed meanwhile
         if upcoming:
@@ -347,9 +348,11 @@ async def _next_fires(who: Viewer, jobs: list[JobView]) -> list[tuple[JobView, d
 @router.post("/brake/pause")
 async def pause(who: Acting, reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui")
     try:
-        await brake.pause_automation(_pool(who.request), who.principal.actor, reason or None)
+        await brake.pause_automation(
+            database_pool(who.request), who.principal.actor, reason or None
+        )
     except AppError as exc:
         return refused(who, exc, "/ui")
     return done("/ui")
@@ -358,15 +361,16 @@ async def pause(who: Acting, reason: Annotated[str, Form(max_length=1000)] = "")
 @router.post("/brake/resume")
 async def resume(who: Acting) -> Response:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui")
     try:
-        await brake.resume_automation(_pool(who.request), who.principal.actor, None)
+        await brake.resume_automation(database_pool(who.request), who.principal.actor, None)
     except AppError as exc:
         return refused(who, exc, "/ui")
     return done("/ui")
 
 
-def _denied(role: Role, who: Viewer) -> AppError:
+def role_denied(role: Role, who: Viewer) -> AppError:
+    """What a viewer without `role` is told (the API's words for a 403)."""
     return PermissionDeniedError(
         f"this needs the {role.value} role; token {who.principal.name!r} is"
         f" {who.principal.role.value}"
@@ -387,7 +391,7 @@ async def runs_page(
     # Filters arrive as the form sends them, empty when unset; unknown values are ignored.
     chosen_state = RunState(state) if state in set(RunState) else None
     chosen_trigger = RunTrigger(trigger) if trigger in set(RunTrigger) else None
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         runs = await run_repo.list_runs(
             conn,
             state=chosen_state,
@@ -417,10 +421,10 @@ def _positive(text: str) -> int | None:
 @router.post("/runs/trigger")
 async def trigger(who: Acting, dry_run: Annotated[bool, Form()] = False) -> Response:
     if not who.can(Role.OPERATOR):
-        return refused(who, _denied(Role.OPERATOR, who), "/ui/runs")
+        return refused(who, role_denied(Role.OPERATOR, who), "/ui/runs")
     try:
         answer = await trigger_run(
-            _pool(who.request),
+            database_pool(who.request),
             who.request.app.state.publisher,
             TriggerRequest(dry_run=dry_run),
             actor=who.principal.actor,
@@ -433,7 +437,7 @@ async def trigger(who: Acting, dry_run: Annotated[bool, Form()] = False) -> Resp
 
 
 async def _run(who: Viewer, run_id: uuid.UUID) -> tuple[Run, RunView]:
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         row = await run_repo.get_run(conn, run_id)
     return row, RunView.of(row)
 
@@ -482,9 +486,9 @@ async def run_numbers(
 async def cancel(who: Acting, run_id: uuid.UUID) -> Response:
     back = f"/ui/runs/{run_id}"
     if not who.can(Role.OPERATOR):
-        return refused(who, _denied(Role.OPERATOR, who), back)
+        return refused(who, role_denied(Role.OPERATOR, who), back)
     try:
-        await brake.cancel_run(_pool(who.request), run_id, who.principal.actor)
+        await brake.cancel_run(database_pool(who.request), run_id, who.principal.actor)
     except AppError as exc:
         return refused(who, exc, back)
     return done(back)
@@ -521,7 +525,7 @@ async def audit_page(  # noqa: PLR0917 - one parameter per filter of the API's a
         since=_moment(since),
         until=_moment(until),
     )
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         items = await audit_repo.list_audit_entries(
             conn, where, before_id=_positive(before), limit=PAGE_SIZE
         )
@@ -600,8 +604,8 @@ async def _review(
     verb: str = "",
 ) -> HTMLResponse:
     cursor = QueueCursor.decode(after)
-    queue = await review_service.review_queue(_pool(who.request), where, cursor, PAGE_SIZE)
-    async with _pool(who.request).acquire() as conn:
+    queue = await review_service.review_queue(database_pool(who.request), where, cursor, PAGE_SIZE)
+    async with database_pool(who.request).acquire() as conn:
         rules = await rule_repo.list_rules(conn, after=None, include_deleted=True, limit=500)
     filters = {
         "status": where.status.value if where.status else "",
@@ -631,7 +635,7 @@ async def review_why(who: CurrentViewer, version_id: VersionId) -> HTMLResponse:
     version, what changes, and the explain of every enabled rule (a fragment for htmx, a
     page of its own otherwise)."""
     try:
-        item = await review_service.review_item(_pool(who.request), version_id)
+        item = await review_service.review_item(database_pool(who.request), version_id)
     except AppError as exc:
         return refused(who, exc, "/ui/review")
     if who.request.headers.get("hx-request"):
@@ -644,7 +648,7 @@ async def review_explain(who: CurrentViewer, version_id: VersionId) -> HTMLRespo
     """The explain part alone: what the queue loads when its `Why` is opened and there are
     more enabled rules than it renders inline."""
     try:
-        item = await review_service.review_item(_pool(who.request), version_id)
+        item = await review_service.review_item(database_pool(who.request), version_id)
     except AppError as exc:
         return refused(who, exc, "/ui/review")
     return render(who, who.request, "_review_why.html", e=item.explanation)
@@ -664,7 +668,7 @@ async def decide_selected(  # noqa: PLR0917 - the selection, the decision and th
     """`Approve selected` / `Reject selected`: the API's bulk decision, then the queue again
     with what was decided and who had decided the versions already taken."""
     if not who.can(Role.OPERATOR):
-        return refused(who, _denied(Role.OPERATOR, who), "/ui/review")
+        return refused(who, role_denied(Role.OPERATOR, who), "/ui/review")
     try:
         action = version_service.PersonAction(verb)
     except ValueError:
@@ -678,7 +682,7 @@ async def decide_selected(  # noqa: PLR0917 - the selection, the decision and th
         )
         return refused(who, InvalidInputError(problem), "/ui/review")
     outcome = await review_service.decide_selection(
-        _pool(who.request), body.ids, action, who.principal.actor, body.reason
+        database_pool(who.request), body.ids, action, who.principal.actor, body.reason
     )
     where = _review_filters(status, entity_type, source, rule)
     return await _review(who, where, report=outcome, verb=action.value)
@@ -695,17 +699,17 @@ async def decide(
     # Back to the queue as it was filtered (only a /ui/review URL is followed).
     queue = back if back.startswith("/ui/review") else "/ui/review"
     if not who.can(Role.OPERATOR):
-        return refused(who, _denied(Role.OPERATOR, who), queue)
+        return refused(who, role_denied(Role.OPERATOR, who), queue)
     try:
         action = version_service.PersonAction(verb)
         await version_service.decide_version(
-            _pool(who.request), version_id, action, who.principal.actor, reason or None
+            database_pool(who.request), version_id, action, who.principal.actor, reason or None
         )
     except ValueError:
         return HTMLResponse("unknown action", status_code=404)
     except ConflictError as exc:
         # Someone decided it meanwhile: nothing was overwritten; say who, and when.
-        async with _pool(who.request).acquire() as conn:
+        async with database_pool(who.request).acquire() as conn:
             current = await version_repo.get_version(conn, version_id)
         when = _utc(current.decided_at)
         message = f"{exc.message}: decided by {current.decided_by or 'unknown'} at {when}"

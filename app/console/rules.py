@@ -23,11 +23,11 @@ from app.console.pages import (
     Acting,
     CurrentViewer,
     Viewer,
-    _denied,
-    _pool,
+    database_pool,
     done,
     refused,
     render,
+    role_denied,
 )
 from app.console.rule_form import DraftNode, Problem
 from app.errors import AppError
@@ -48,7 +48,7 @@ BLANK = {"name": "", "description": "", "priority": "50", "action": "approve", "
 
 @router.get("/rules")
 async def rules_page(who: CurrentViewer) -> HTMLResponse:
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         rules = await rule_repo.list_rules(conn, after=None, include_deleted=False, limit=500)
         latest = await run_repo.list_runs(
             conn, state=RunState.COMPLETED, trigger=None, job_id=None, before_seq=None, limit=1
@@ -91,7 +91,7 @@ async def _preview(
     request = who.request
     try:
         answer = await preview_rule(
-            _pool(request),
+            database_pool(request),
             body=body,
             rule_id=stored,
             timeout_seconds=request.app.state.settings.api.preview_timeout_seconds,
@@ -182,7 +182,7 @@ async def new_rule_page(
     who: CurrentViewer, template: Annotated[str, Query(max_length=200)] = ""
 ) -> HTMLResponse:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui/rules")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui/rules")
     chosen = next((t for t in TEMPLATES if t.name == template), None)
     if chosen is None:
         tree = rule_form.new_group()
@@ -193,7 +193,7 @@ async def new_rule_page(
 
 
 async def _rule_and_revisions(who: Viewer, rule_id: int) -> tuple[Rule, list[dict[str, Any]]]:
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         rule = await rule_repo.get_rule(conn, rule_id)
         entries = await audit_repo.list_audit_entries(
             conn, audit_repo.AuditFilter(rule_id=rule_id), before_id=None, limit=REVISIONS_SHOWN
@@ -252,7 +252,7 @@ async def _rule_of_form(who: Viewer, form: Mapping[str, Any]) -> Rule | None:
     text = form.get("rule_id")
     if not isinstance(text, str) or not text.isdigit() or not 0 < int(text) < 2**31:
         return None
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         return await rule_repo.get_rule(conn, int(text))
 
 
@@ -261,7 +261,7 @@ async def rule_form_round_trip(who: Acting) -> Response:
     """The editor re-rendered after a structural edit (add or remove a condition or group)
     or the no-script `Preview` button; htmx takes the tree, its status and the preview."""
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui/rules")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui/rules")
     form = await who.request.form()
     try:
         rule = await _rule_of_form(who, form)
@@ -309,7 +309,7 @@ async def _save(who: Viewer, rule_id: int | None) -> Response:
     values = _values_from(form)
     tree = rule_form.parse_tree(form)
     body, problems = rule_form.judge({**values, "conditions": rule_form.tree_json(tree)})
-    pool, actor = _pool(who.request), who.principal.actor
+    pool, actor = database_pool(who.request), who.principal.actor
     back = f"/ui/rules/{rule_id}" if rule_id else "/ui/rules"
     try:
         rule = None
@@ -331,24 +331,24 @@ async def _save(who: Viewer, rule_id: int | None) -> Response:
 @router.post("/rules/new")
 async def create_rule(who: Acting) -> Response:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui/rules")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui/rules")
     return await _save(who, None)
 
 
 @router.post("/rules/{rule_id}/edit")
 async def update_rule(who: Acting, rule_id: int) -> Response:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), f"/ui/rules/{rule_id}")
+        return refused(who, role_denied(Role.ADMIN, who), f"/ui/rules/{rule_id}")
     return await _save(who, rule_id)
 
 
 @router.post("/rules/{rule_id}/{verb}")
 async def rule_action(who: Acting, rule_id: int, verb: str) -> Response:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui/rules")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui/rules")
     if verb not in ("enable", "disable", "delete"):
         return HTMLResponse("unknown action", status_code=404)
-    pool, actor = _pool(who.request), who.principal.actor
+    pool, actor = database_pool(who.request), who.principal.actor
     try:
         if verb == "delete":
             await rule_service.delete_rule(pool, rule_id, actor)

@@ -17,11 +17,11 @@ from app.console.pages import (
     Acting,
     CurrentViewer,
     Viewer,
-    _denied,
-    _pool,
+    database_pool,
     done,
     refused,
     render,
+    role_denied,
 )
 from app.errors import AppError, ConflictError, InvalidInputError
 from app.models import JobBody, JobIn, JobState, JobTask, JobView, Role
@@ -42,7 +42,7 @@ def _zones() -> list[str]:
 
 @router.get("/schedules")
 async def schedules_page(who: CurrentViewer) -> HTMLResponse:
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         rows = await job_repo.list_jobs(conn, removed=False, after_seq=0, limit=500)
     jobs = [job for _, job in rows]
     return render(
@@ -147,7 +147,7 @@ def _values_from(form: Mapping[str, Any]) -> dict[str, Any]:
 @router.get("/schedules/new")
 async def new_schedule_page(who: CurrentViewer) -> HTMLResponse:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui/schedules")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui/schedules")
     values = {
         "id": "",
         "name": "",
@@ -160,7 +160,7 @@ async def new_schedule_page(who: CurrentViewer) -> HTMLResponse:
 
 
 async def _job(who: Viewer, job_id: str) -> JobView:
-    async with _pool(who.request).acquire() as conn:
+    async with database_pool(who.request).acquire() as conn:
         return await job_repo.get_job(conn, job_id)
 
 
@@ -190,7 +190,7 @@ async def _save(who: Viewer, job: JobView | None) -> Response:
         "timezone": values["timezone"].strip() or None,
         "task": values["task"],
     }
-    pool, actor, zone = _pool(who.request), who.principal.actor, _default_zone(who)
+    pool, actor, zone = database_pool(who.request), who.principal.actor, _default_zone(who)
     try:
         if job is None:
             body = JobIn.model_validate(
@@ -221,14 +221,14 @@ async def _save(who: Viewer, job: JobView | None) -> Response:
 @router.post("/schedules/new")
 async def create_schedule(who: Acting) -> Response:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui/schedules")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui/schedules")
     return await _save(who, None)
 
 
 @router.post("/schedules/{job_id}/edit")
 async def update_schedule(who: Acting, job_id: str) -> Response:
     if not who.can(Role.ADMIN):
-        return refused(who, _denied(Role.ADMIN, who), "/ui/schedules")
+        return refused(who, role_denied(Role.ADMIN, who), "/ui/schedules")
     try:
         job = await _job(who, job_id)
     except AppError as exc:
@@ -238,11 +238,11 @@ async def update_schedule(who: Acting, job_id: str) -> Response:
 
 @router.post("/schedules/{job_id}/{verb}")
 async def schedule_action(who: Acting, job_id: str, verb: str) -> Response:
-    pool = _pool(who.request)
+    pool = database_pool(who.request)
     actor = who.principal.actor
     needed = Role.ADMIN if verb == "delete" else Role.OPERATOR
     if not who.can(needed):
-        return refused(who, _denied(needed, who), "/ui/schedules")
+        return refused(who, role_denied(needed, who), "/ui/schedules")
     try:
         if verb == "pause":
             await job_service.set_job_enabled(pool, job_id, actor, enabled=False)

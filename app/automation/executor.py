@@ -17,10 +17,10 @@ net a little later, by a statement_timeout on each batch; whichever fires, the r
 
 Shards (SPEC 6.3): a run with more than AUTOMATION_SHARD_MIN_VERSIONS pending at its first
 claim is split into AUTOMATION_SHARDS id ranges, each a row and a message of its own. A shard
-is held exactly like a run (the same lease, heartbeat, fencing, hand-back, takeover and
-reaping; `_Lease.shard` says which row), its batches add to the run's counters within the
-run's cap, it stops on the run's cancel and at the run's one deadline, and the shard that
-ends last (or the first that fails) ends the run.
+is held by the run's own lease mechanism (one set of statements over both kinds of row:
+automation.sql, "Leases"; `_Lease.shard` says which row), its batches add to the run's
+counters within the run's cap, it stops on the run's cancel and at the run's one deadline,
+and the shard that ends last (or the first that fails) ends the run.
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ class _Lease:
     run_id: uuid.UUID
     epoch: int
     shard: Shard | None = None
+    # How long ago the run started when a shard was claimed (0 for a run's own lease: each
+    # attempt of an unsplit run has the whole guard).
+    run_age_seconds: float = 0.0
     lost: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -199,7 +202,7 @@ class RunExecutor:
             async with contextlib.AsyncExitStack() as stack:
                 try:
                     conn = await stack.enter_async_context(self.pool.acquire())
-                    claim = await self._claim(conn, run_id)
+                    lease = await self._claim(conn, run_id)
                 except NotFoundError:
                     logger.warning(
                         "Dropped a message for an unknown run", extra=context(run=run_id)
@@ -211,107 +214,73 @@ class RunExecutor:
                         extra=context(run=run_id, why=repr(exc)),
                     )
                     return
-                if isinstance(claim, run_repo.ShardClaim):
-                    await self._execute_shard(conn, claim)
-                elif claim is not None:
-                    await self._execute_claimed(conn, claim)
+                if lease is not None:
+                    await self._execute(conn, lease)
 
-    async def _claim(
-        self, conn: Connection, run_id: uuid.UUID
-    ) -> run_repo.Claim | run_repo.ShardClaim | None:
-        """Claim the run (or shard) on `conn` (the session that will evaluate it); None when
-        there is nothing to do now. A non-dry run whose turn has not come is parked, not
-        waited for."""
-        try:
-            run = await run_repo.get_run(conn, run_id)
-        except NotFoundError:
-            return await self._claim_shard(conn, run_id)
-        if run.state.is_final:
+    async def _claim(self, conn: Connection, lease_id: uuid.UUID) -> _Lease | None:
+        """Claim the run or shard of this id on `conn` (the session that will evaluate it);
+        None when there is nothing to do now (NotFoundError: no run or shard has this id). A
+        non-dry run whose turn has not come is parked, not waited for."""
+        shard = await run_repo.find_shard(conn, lease_id)
+        run = await run_repo.get_run(conn, shard.run_id if shard is not None else lease_id)
+        held = shard or run
+        if held.state.is_final:
             return None
-        if run.state is RunState.EXECUTING:
+        if held.state is RunState.EXECUTING:
             # Taking over from a worker that stopped beating (if it did, by the database's
             # clock): end its session first, with the transaction and locks it may hold.
-            ended = await run_repo.end_stale_session(
-                conn, run_id, self.settings.stale_after_seconds
+            ended = await run_repo.end_stale_sessions(
+                conn, self.settings.stale_after_seconds, lease_id
             )
             if ended:
                 logger.warning(
                     "Ended the session of a worker that stopped beating",
-                    extra=context(run=run_id, sessions=ended),
+                    extra=context(run=run.id, sessions=ended),
                 )
-        claim = await run_repo.claim_run(
+        claim = await run_repo.claim_lease(
             conn,
-            run_id,
+            lease_id,
             self.worker,
             self.settings.stale_after_seconds,
             self.settings.max_attempts,
             lock_timeout_ms=CLAIM_LOCK_TIMEOUT_MS,
         )
-        if claim is None and not run.dry_run and await run_repo.park_run(conn, run_id):
-            logger.info(
-                "Run waits for the active run to finish; it is woken when its turn comes",
-                extra=context(run=run_id),
-            )
-        return claim
-
-    async def _claim_shard(
-        self, conn: Connection, shard_id: uuid.UUID
-    ) -> run_repo.ShardClaim | None:
-        """_claim for a shard (NotFoundError: no run or shard has this id)."""
-        shard = await run_repo.get_shard(conn, shard_id)
-        if shard.state.is_final:
+        if claim is None:
+            if shard is None and not run.dry_run and await run_repo.park_run(conn, run.id):
+                logger.info(
+                    "Run waits for the active run to finish; it is woken when its turn comes",
+                    extra=context(run=run.id),
+                )
             return None
-        if shard.state is RunState.EXECUTING:
-            ended = await run_repo.end_stale_shard_sessions(conn, self.settings.stale_after_seconds)
-            if ended:
-                logger.warning(
-                    "Ended the session of a worker that stopped beating",
-                    extra=context(run=shard.run_id, shard=shard.shard_no, sessions=ended),
-                )
-        return await run_repo.claim_shard(
-            conn,
-            shard_id,
-            self.worker,
-            self.settings.stale_after_seconds,
-            self.settings.max_attempts,
-            lock_timeout_ms=CLAIM_LOCK_TIMEOUT_MS,
-        )
+        if shard is not None:
+            shard = await run_repo.get_shard(conn, lease_id)
+        return _Lease(run.id, claim.epoch, shard, run_age_seconds=claim.run_age_seconds)
 
     # -- one run ------------------------------------------------------------------------------
 
-    async def _execute_claimed(self, conn: Connection, claim: run_repo.Claim) -> None:
-        run = claim.run
-        lease = _Lease(run.id, claim.epoch)
+    async def _execute(self, conn: Connection, lease: _Lease) -> None:
+        run = await run_repo.get_run(conn, lease.run_id)
         loop = asyncio.get_running_loop()
-        # One deadline (the loop's clock) for the asyncio timer and the statement timeouts.
-        deadline = loop.time() + self.settings.timeout_seconds
-        logger.info(
-            "Automation run started",
-            extra=context(
-                run=run.id,
-                trigger=run.trigger.value,
-                job=run.job_id or "-",
-                attempt=run.attempts,
-                dry_run=str(run.dry_run).lower(),
-            ),
-        )
-        await self._hold(conn, lease, run, deadline)
-
-    async def _execute_shard(self, conn: Connection, claim: run_repo.ShardClaim) -> None:
-        shard = claim.shard
-        run = await run_repo.get_run(conn, shard.run_id)
-        lease = _Lease(run.id, claim.epoch, shard)
-        # The run's one deadline: its start by the database's clock, the same for every shard.
-        deadline = (
-            asyncio.get_running_loop().time()
-            + self.settings.timeout_seconds
-            - claim.run_age_seconds
-        )
-        logger.info(
-            "Shard %(shard)d of %(shards)d started",
-            {"shard": shard.shard_no, "shards": run.shards},
-            extra=context(run=run.id, shard=shard.shard_no, attempt=shard.attempts),
-        )
+        # One deadline (the loop's clock) for the asyncio timer and the statement timeouts: a
+        # shard's is the run's, from its start by the database's clock.
+        deadline = loop.time() + self.settings.timeout_seconds - lease.run_age_seconds
+        if lease.shard is not None:
+            logger.info(
+                "Shard %(shard)d of %(shards)d started",
+                {"shard": lease.shard.shard_no, "shards": run.shards},
+                extra=context(run=run.id, shard=lease.shard.shard_no, attempt=lease.shard.attempts),
+            )
+        else:
+            logger.info(
+                "Automation run started",
+                extra=context(
+                    run=run.id,
+                    trigger=run.trigger.value,
+                    job=run.job_id or "-",
+                    attempt=run.attempts,
+                    dry_run=str(run.dry_run).lower(),
+                ),
+            )
         await self._hold(conn, lease, run, deadline)
 
     async def _hold(self, conn: Connection, lease: _Lease, run: Run, deadline: float) -> None:
@@ -523,15 +492,10 @@ class RunExecutor:
             return  # its shards evaluate it now
         if outcome is Outcome.HANDED_BACK:
             async with self.pool.acquire() as conn:
-                if lease.shard is None:
-                    handed: object = await run_repo.hand_back_run(
-                        conn, run.id, self.worker, lease.epoch
-                    )
-                else:
-                    handed = await run_repo.hand_back_shard(
-                        conn, lease.shard.id, self.worker, lease.epoch
-                    )
-            if handed is not None:
+                handed = await run_repo.hand_back_lease(
+                    conn, lease.unit_id, self.worker, lease.epoch
+                )
+            if handed:
                 logger.info("Run handed back: this worker is stopping", extra=context(run=run.id))
                 await self._republish(lease.unit_id)
             return
@@ -567,21 +531,16 @@ class RunExecutor:
         run_id = lease.run_id
         # A fresh pooled connection: the run's own may be mid-cancellation after a timeout.
         async with self.pool.acquire() as conn:
-            if lease.shard is None:
-                run = await run_repo.finish_run(
-                    conn, run_id, self.worker, lease.epoch, state=state, error=error, capped=capped
-                )
-                held = run is not None
-            else:
-                held, run = await run_repo.finish_shard(
-                    conn,
-                    lease.shard.id,
-                    self.worker,
-                    lease.epoch,
-                    state=state,
-                    error=error,
-                    capped=capped,
-                )
+            held, run = await run_repo.finish_lease(
+                conn,
+                lease.unit_id,
+                run_id,
+                self.worker,
+                lease.epoch,
+                state=state,
+                error=error,
+                capped=capped,
+            )
         if not held:
             if not quiet:
                 logger.warning("Run was taken over; this worker stops", extra=context(run=run_id))
@@ -631,9 +590,9 @@ class RunExecutor:
     async def _beat_once(self, lease: _Lease) -> bool | None:
         """Refresh the lease: None when it is lost, else whether the run was asked to stop."""
         async with self.pool.acquire() as conn:
-            if lease.shard is None:
-                return await run_repo.beat_run(conn, lease.run_id, self.worker, lease.epoch)
-            return await run_repo.beat_shard(conn, lease.shard.id, self.worker, lease.epoch)
+            return await run_repo.beat_lease(
+                conn, lease.unit_id, lease.run_id, self.worker, lease.epoch
+            )
 
     async def _beat(self, lease: _Lease, cancel: asyncio.Event) -> None:
         while True:
@@ -667,7 +626,7 @@ class RunExecutor:
     # -- the reaper -----------------------------------------------------------------------------
 
     async def redeliver_once(self) -> list[uuid.UUID]:
-        """Publish again the runs that need a message (see mark_runs_for_redelivery); of
+        """Publish again the runs that need a message (see mark_leases_for_redelivery); of
         several processes asking at once each run goes to exactly one. The runs published."""
         if not self.publisher.connected:
             # Marking a run as republished and then failing to publish it would hold its
@@ -676,13 +635,7 @@ class RunExecutor:
             # redelivery to the others (tests/faults/test_shards.py, lost shard messages).
             return []
         async with self.pool.acquire() as conn:
-            due = await run_repo.mark_runs_for_redelivery(
-                conn,
-                self.settings.redeliver_seconds,
-                self.settings.stale_after_seconds,
-                self.settings.max_attempts,
-            )
-            due += await run_repo.mark_shards_for_redelivery(
+            due = await run_repo.mark_leases_for_redelivery(
                 conn,
                 self.settings.redeliver_seconds,
                 self.settings.stale_after_seconds,
@@ -701,13 +654,7 @@ class RunExecutor:
         async with self.pool.acquire() as conn:
             # First: a frozen session's transaction holds the run's row lock.
             ended = await run_repo.end_stale_sessions(conn, self.settings.stale_after_seconds)
-            ended += await run_repo.end_stale_shard_sessions(
-                conn, self.settings.stale_after_seconds
-            )
-            lost = await run_repo.fail_lost_runs(
-                conn, self.settings.stale_after_seconds, self.settings.max_attempts
-            )
-            lost += await run_repo.fail_lost_shards(
+            lost = await run_repo.fail_lost_leases(
                 conn, self.settings.stale_after_seconds, self.settings.max_attempts
             )
             # A split run that ended (failed by one shard, `lost`): its other shards stop.

@@ -105,13 +105,8 @@ async def list_runs(
 # The worker's side.
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A run this worker holds, and the epoch of its lease (the fencing token every write of
-    this worker names)."""
-
-    run: Run
-    epoch: int
+def _shard(row: Any) -> Shard | None:
+    return Shard.model_validate(dict(row)) if row is not None else None
 
 
 async def set_claim_limits(conn: Connection, *, lock_timeout_ms: int, idle_timeout_ms: int) -> None:
@@ -128,48 +123,6 @@ async def set_batch_limits(
     await queries.set_batch_limits(
         conn, statement_timeout=str(statement_timeout_ms), idle_timeout=str(idle_timeout_ms)
     )
-
-
-async def end_stale_session(conn: Connection, run_id: uuid.UUID, stale_seconds: float) -> int:
-    """End the session of a run whose worker stopped beating; how many were ended."""
-    ended: int = await queries.end_stale_session(conn, id=run_id, stale_seconds=stale_seconds)
-    return ended
-
-
-async def end_stale_sessions(conn: Connection, stale_seconds: float) -> int:
-    """End the sessions of every run whose worker stopped beating; how many were ended."""
-    ended: int = await queries.end_stale_sessions(conn, stale_seconds=stale_seconds)
-    return ended
-
-
-async def claim_run(
-    conn: Connection,
-    run_id: uuid.UUID,
-    worker: str,
-    stale_seconds: float,
-    max_attempts: int,
-    *,
-    lock_timeout_ms: int,
-) -> Claim | None:
-    """Claim the run (see claim_run in automation.sql); None when it is not this worker's to
-    take now: finished, held by a live worker, or its turn has not come. Waits at most
-    `lock_timeout_ms` for the run's row (then raises LockNotAvailableError)."""
-    try:
-        async with conn.transaction():
-            await set_claim_limits(
-                conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=lock_timeout_ms
-            )
-            row = await queries.claim_run(
-                conn,
-                id=run_id,
-                worker=worker,
-                stale_seconds=stale_seconds,
-                max_attempts=max_attempts,
-            )
-    except asyncpg.UniqueViolationError:
-        return None  # another non-dry run was claimed at the same moment: it evaluates first
-    run = _run(row)
-    return Claim(run, int(row["lease_epoch"])) if run is not None else None
 
 
 async def park_run(conn: Connection, run_id: uuid.UUID) -> bool:
@@ -227,81 +180,6 @@ async def add_batch_to_run(
     return row
 
 
-async def beat_run(conn: Connection, run_id: uuid.UUID, worker: str, epoch: int) -> bool | None:
-    """Refresh the heartbeat; None when the worker no longer holds the run, else whether a
-    cancel was asked for."""
-    result: bool | None = await queries.beat_run(conn, id=run_id, worker=worker, epoch=epoch)
-    return result
-
-
-async def finish_run(
-    conn: Connection,
-    run_id: uuid.UUID,
-    worker: str,
-    epoch: int,
-    *,
-    state: RunState,
-    error: str | None = None,
-    capped: bool = False,
-) -> Run | None:
-    return _run(
-        await queries.finish_run(
-            conn,
-            id=run_id,
-            worker=worker,
-            epoch=epoch,
-            state=state.value,
-            error=error,
-            capped=capped,
-        )
-    )
-
-
-async def hand_back_run(conn: Connection, run_id: uuid.UUID, worker: str, epoch: int) -> Run | None:
-    return _run(await queries.hand_back_run(conn, id=run_id, worker=worker, epoch=epoch))
-
-
-async def fail_lost_runs(
-    conn: Connection, stale_seconds: float, max_attempts: int
-) -> list[uuid.UUID]:
-    rows = await fetch_all(
-        queries.fail_lost_runs(conn, stale_seconds=stale_seconds, max_attempts=max_attempts)
-    )
-    return [row["id"] for row in rows]
-
-
-async def mark_runs_for_redelivery(
-    conn: Connection, redeliver_seconds: float, stale_seconds: float, max_attempts: int
-) -> list[uuid.UUID]:
-    """The runs this caller must publish again (no other caller gets the same ones)."""
-    rows = await fetch_all(
-        queries.mark_runs_for_redelivery(
-            conn,
-            redeliver_seconds=redeliver_seconds,
-            stale_seconds=stale_seconds,
-            max_attempts=max_attempts,
-        )
-    )
-    return [row["id"] for row in rows]
-
-
-# Shards: a split run's id ranges, each a lease like a run's (see automation.sql).
-
-
-@dataclass(frozen=True)
-class ShardClaim:
-    """A shard this worker holds, the epoch of its lease, and how long ago its run started
-    (by the database's clock: the run's one deadline)."""
-
-    shard: Shard
-    epoch: int
-    run_age_seconds: float
-
-
-def _shard(row: Any) -> Shard | None:
-    return Shard.model_validate(dict(row)) if row is not None else None
-
-
 async def split_run(  # noqa: PLR0917 - the lease and the split's two figures
     conn: Connection, run_id: uuid.UUID, worker: str, epoch: int, shards: int, pending: int
 ) -> list[uuid.UUID]:
@@ -315,8 +193,12 @@ async def split_run(  # noqa: PLR0917 - the lease and the split's two figures
     return [row["id"] for row in rows]
 
 
+async def find_shard(conn: Connection, shard_id: uuid.UUID) -> Shard | None:
+    return _shard(await queries.get_shard(conn, id=shard_id))
+
+
 async def get_shard(conn: Connection, shard_id: uuid.UUID) -> Shard:
-    shard = _shard(await queries.get_shard(conn, id=shard_id))
+    shard = await find_shard(conn, shard_id)
     if shard is None:
         raise NotFoundError(f"shard {shard_id} does not exist")
     return shard
@@ -327,44 +209,77 @@ async def list_shards(conn: Connection, run_id: uuid.UUID) -> list[Shard]:
     return [Shard.model_validate(dict(row)) for row in rows]
 
 
-async def claim_shard(
+async def stop_shards_of_ended_runs(conn: Connection) -> list[uuid.UUID]:
+    rows = await fetch_all(queries.stop_shards_of_ended_runs(conn))
+    return [row["id"] for row in rows]
+
+
+# Leases: a run, or a shard of a split run, by its id; one statement per verb over both kinds
+# (automation.sql, "Leases").
+
+SHARD_KIND = "automation_run_shards"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A lease this worker holds: the epoch it claimed (the fencing token every write of this
+    worker names) and, for a shard, how long ago its run started (by the database's clock:
+    the run's one deadline)."""
+
+    epoch: int
+    run_age_seconds: float = 0.0
+
+
+async def claim_lease(
     conn: Connection,
-    shard_id: uuid.UUID,
+    lease_id: uuid.UUID,
     worker: str,
     stale_seconds: float,
     max_attempts: int,
     *,
     lock_timeout_ms: int,
-) -> ShardClaim | None:
-    """Claim the shard (see claim_shard in automation.sql); None when it is not this
-    worker's to take: finished, held by a live worker, or its run ended."""
-    async with conn.transaction():
-        await set_claim_limits(
-            conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=lock_timeout_ms
-        )
-        row = await queries.claim_shard(
-            conn,
-            id=shard_id,
-            worker=worker,
-            stale_seconds=stale_seconds,
-            max_attempts=max_attempts,
-        )
-    shard = _shard(row)
-    if shard is None:
-        return None
-    return ShardClaim(shard, int(row["lease_epoch"]), float(row["run_age_seconds"] or 0))
+) -> Claim | None:
+    """Claim the run or shard (see claim_lease in automation.sql); None when it is not this
+    worker's to take now: finished, held by a live worker, its turn has not come, or (a
+    shard) its run ended. Waits at most `lock_timeout_ms` for the row (then raises
+    LockNotAvailableError)."""
+    try:
+        async with conn.transaction():
+            await set_claim_limits(
+                conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=lock_timeout_ms
+            )
+            row = await queries.claim_lease(
+                conn,
+                id=lease_id,
+                worker=worker,
+                stale_seconds=stale_seconds,
+                max_attempts=max_attempts,
+            )
+            if row is None:
+                return None
+            if row["kind"] != SHARD_KIND:
+                return Claim(int(row["lease_epoch"]))
+            noted = await queries.note_shard_claim(conn, id=lease_id)
+    except asyncpg.UniqueViolationError:
+        return None  # another non-dry run was claimed at the same moment: it evaluates first
+    return Claim(int(row["lease_epoch"]), float(noted["run_age_seconds"] or 0))
 
 
-async def beat_shard(conn: Connection, shard_id: uuid.UUID, worker: str, epoch: int) -> bool | None:
-    """beat_run for a shard: None when the worker no longer holds it (or its run ended),
-    else whether its run was asked to stop."""
-    result: bool | None = await queries.beat_shard(conn, id=shard_id, worker=worker, epoch=epoch)
+async def beat_lease(
+    conn: Connection, lease_id: uuid.UUID, run_id: uuid.UUID, worker: str, epoch: int
+) -> bool | None:
+    """Refresh the heartbeat; None when the worker no longer holds the lease (or its run
+    ended), else whether the run was asked to stop."""
+    result: bool | None = await queries.beat_lease(
+        conn, id=lease_id, run_id=run_id, worker=worker, epoch=epoch
+    )
     return result
 
 
-async def finish_shard(
+async def finish_lease(
     conn: Connection,
-    shard_id: uuid.UUID,
+    lease_id: uuid.UUID,
+    run_id: uuid.UUID,
     worker: str,
     epoch: int,
     *,
@@ -372,59 +287,64 @@ async def finish_shard(
     error: str | None = None,
     capped: bool = False,
 ) -> tuple[bool, Run | None]:
-    """End the shard and, if that ends its run, the run: (whether this worker still held the
-    shard, the run if it ended now)."""
+    """End the lease and, if that ends its run (the run itself, or its last shard, or a
+    shard that failed), the run: (whether this worker still held it, the run if it ended)."""
     async with conn.transaction():
-        await queries.lock_run_of_shard(conn, id=shard_id)
-        shard = await queries.finish_shard(
+        # Of two shards ending at once the second sees the first's end (and exactly one of
+        # them concludes the run); nothing to lock for a run's own lease.
+        await queries.lock_run_of_shard(conn, id=lease_id)
+        row = await queries.finish_lease(
             conn,
-            id=shard_id,
+            id=lease_id,
             worker=worker,
             epoch=epoch,
             state=state.value,
             error=error,
             capped=capped,
         )
-        if shard is None:
+        if row is None:
             return False, None
-        run = _run(await queries.conclude_split_run(conn, id=shard["run_id"]))
+        if row["kind"] != SHARD_KIND:
+            return True, await get_run(conn, run_id)
+        run = _run(await queries.conclude_split_run(conn, id=run_id))
         if run is not None:
-            await fetch_all(queries.stop_shards_of_ended_runs(conn))
+            await stop_shards_of_ended_runs(conn)
     return True, run
 
 
-async def hand_back_shard(
-    conn: Connection, shard_id: uuid.UUID, worker: str, epoch: int
-) -> Shard | None:
-    return _shard(await queries.hand_back_shard(conn, id=shard_id, worker=worker, epoch=epoch))
+async def hand_back_lease(conn: Connection, lease_id: uuid.UUID, worker: str, epoch: int) -> bool:
+    """Return the lease to the queue; whether this worker still held it."""
+    handed: bool | None = await queries.hand_back_lease(
+        conn, id=lease_id, worker=worker, epoch=epoch
+    )
+    return bool(handed)
 
 
-async def end_stale_shard_sessions(conn: Connection, stale_seconds: float) -> int:
-    ended: int = await queries.end_stale_shard_sessions(conn, stale_seconds=stale_seconds)
+async def end_stale_sessions(
+    conn: Connection, stale_seconds: float, lease_id: uuid.UUID | None = None
+) -> int:
+    """End the sessions of the leases whose worker stopped beating (of `lease_id`'s alone if
+    given); how many were ended."""
+    ended: int = await queries.end_stale_sessions(conn, id=lease_id, stale_seconds=stale_seconds)
     return ended
 
 
-async def fail_lost_shards(
+async def fail_lost_leases(
     conn: Connection, stale_seconds: float, max_attempts: int
 ) -> list[uuid.UUID]:
-    """Fail `lost` the shards out of attempts, and their runs; the runs."""
+    """Fail `lost` the leases out of attempts (and the runs of such shards); the runs."""
     rows = await fetch_all(
-        queries.fail_lost_shards(conn, stale_seconds=stale_seconds, max_attempts=max_attempts)
+        queries.fail_lost_leases(conn, stale_seconds=stale_seconds, max_attempts=max_attempts)
     )
     return [row["id"] for row in rows]
 
 
-async def stop_shards_of_ended_runs(conn: Connection) -> list[uuid.UUID]:
-    rows = await fetch_all(queries.stop_shards_of_ended_runs(conn))
-    return [row["id"] for row in rows]
-
-
-async def mark_shards_for_redelivery(
+async def mark_leases_for_redelivery(
     conn: Connection, redeliver_seconds: float, stale_seconds: float, max_attempts: int
 ) -> list[uuid.UUID]:
-    """The shards this caller must publish again (no other caller gets the same ones)."""
+    """The runs and shards this caller must publish again (no other caller gets the same)."""
     rows = await fetch_all(
-        queries.mark_shards_for_redelivery(
+        queries.mark_leases_for_redelivery(
             conn,
             redeliver_seconds=redeliver_seconds,
             stale_seconds=stale_seconds,

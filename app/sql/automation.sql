@@ -1,27 +1,3 @@
--- name: claim_run(id, worker, stale_seconds, max_attempts)^
--- Take a run to evaluate, as a lease of a new epoch on this session: PENDING or SCHEDULED,
--- or EXECUTING whose worker stopped beating by the database's clock (attempts left; past
--- them the reaper fails it `lost`). A claim counts as an attempt unless the run was handed
--- back. A non-dry run is taken only while no other non-dry run is EXECUTING (the unique index
--- automation_runs_one_evaluating settles two claims at once). A split run (shards > 0) is
--- never taken over: its shards hold the leases.
-UPDATE automation_runs AS r
-SET state = 'EXECUTING',
-    attempts = r.attempts + CASE WHEN r.handed_back THEN 0 ELSE 1 END,
-    handed_back = false, claimed_by = :worker, lease_epoch = r.lease_epoch + 1,
-    backend_pid = pg_backend_pid(),
-    backend_started_at = (SELECT backend_start FROM pg_stat_activity
-                          WHERE pid = pg_backend_pid()),
-    heartbeat_at = clock_timestamp(), started_at = coalesce(r.started_at, now())
-WHERE r.id = :id
-  AND (r.state IN ('PENDING', 'SCHEDULED')
-       OR (r.state = 'EXECUTING' AND r.attempts < :max_attempts AND r.shards = 0
-           AND r.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)))
-  AND (r.dry_run OR NOT EXISTS (
-        SELECT 1 FROM automation_runs AS other
-        WHERE other.state = 'EXECUTING' AND NOT other.dry_run AND other.id <> r.id))
-RETURNING *;
-
 -- name: fix_run_scope(id, worker, epoch, rules)^
 -- At the first claim, fix what every attempt evaluates: versions pending now (up to the
 -- highest pending id), the instant age_hours is measured at, the enabled rules as they are.
@@ -53,30 +29,10 @@ SELECT set_config('statement_timeout', :statement_timeout, true)
     || set_config('idle_in_transaction_session_timeout', :idle_timeout, true)
     || set_config('jit', 'off', true);
 
--- name: end_stale_session(id, stale_seconds)$
--- Before a run whose worker stopped beating is taken over: end the session that evaluated
--- it (a frozen worker keeps its TCP link, its transaction and its locks), waiting up to 5 s
--- for it to go. The backend's start time guards against a reused pid. Answers how many.
-SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 5000))
-FROM automation_runs r
-JOIN pg_stat_activity a ON a.pid = r.backend_pid AND a.backend_start = r.backend_started_at
-WHERE r.id = :id AND r.state = 'EXECUTING'
-  AND r.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
-  AND a.pid <> pg_backend_pid();
-
--- name: end_stale_sessions(stale_seconds)$
--- The reaper's round of end_stale_session, for every run whose worker stopped beating.
-SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 5000))
-FROM automation_runs r
-JOIN pg_stat_activity a ON a.pid = r.backend_pid AND a.backend_start = r.backend_started_at
-WHERE r.state = 'EXECUTING'
-  AND r.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
-  AND a.pid <> pg_backend_pid();
-
 -- name: park_run(id)$
 -- A non-dry run whose turn has not come (another non-dry run is EXECUTING) waits in the
 -- database, not in a consumer slot: SCHEDULED with no message in flight, woken by the end of
--- the active run or by a reaper (mark_runs_for_redelivery). Answers whether it was parked.
+-- the active run or by a reaper (mark_leases_for_redelivery). Answers whether it was parked.
 UPDATE automation_runs SET state = 'SCHEDULED', published_at = NULL
 WHERE id = :id AND state IN ('PENDING', 'SCHEDULED') AND NOT dry_run
 RETURNING true;
@@ -190,95 +146,20 @@ RETURNING run.approved + run.rejected + run.escalated AS decided_total,
           run.cancel_requested_at IS NOT NULL AS cancel_requested,
           run.last_version_id;
 
--- name: beat_run(id, worker, epoch)$
--- The worker is alive and still holds the run's lease; answers whether a cancel was asked
--- for (nothing: the lease was taken over or the run ended).
-UPDATE automation_runs SET heartbeat_at = clock_timestamp()
-WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
-RETURNING cancel_requested_at IS NOT NULL;
-
--- name: finish_run(id, worker, epoch, state, error, capped)^
--- End a run this worker holds: COMPLETED, or FAILED with its error. A stopped run
--- ("cancelled") takes the reason it was stopped for: a cancel, or the brake ("paused").
-UPDATE automation_runs
-SET state = :state,
-    error = CASE WHEN :error = 'cancelled' THEN coalesce(cancel_reason, 'cancelled')
-                 ELSE :error END,
-    capped = :capped, finished_at = now(), heartbeat_at = now()
-WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
-RETURNING *;
-
--- name: hand_back_run(id, worker, epoch)^
--- A worker that is stopping returns the run to the queue: SCHEDULED, its republish recorded
--- (so the lease redelivers it if that publish fails). Its attempts stay as they are (what it
--- decided is counted); the next claim does not count a new one.
-UPDATE automation_runs
-SET state = 'SCHEDULED', handed_back = true, claimed_by = NULL, heartbeat_at = NULL,
-    published_at = now()
-WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
-RETURNING *;
-
--- name: fail_lost_runs(stale_seconds, max_attempts)
--- Runs whose worker stopped beating and that used up their attempts fail `lost` (rows still
--- locked by a session being ended are left to the next round). A split run's liveness is
--- its shards' (fail_lost_shards).
-UPDATE automation_runs
-SET state = 'FAILED', error = 'lost', finished_at = now()
-WHERE id IN (
-    SELECT id FROM automation_runs
-    WHERE state = 'EXECUTING' AND shards = 0
-      AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
-      AND attempts >= :max_attempts
-    FOR UPDATE SKIP LOCKED)
-RETURNING id;
-
--- name: mark_runs_for_redelivery(redeliver_seconds, stale_seconds, max_attempts)
--- The runs that need a new wake-up message, each marked published now so that of several
--- processes asking at once exactly one gets it (the second's UPDATE re-reads published_at):
--- a dry SCHEDULED run not claimed within the lease; an EXECUTING run whose worker stopped
--- beating (attempts left) and that was not republished since; the oldest non-dry SCHEDULED
--- run not claimed within the lease or parked, once no non-dry run is EXECUTING. (A split
--- run's messages are its shards': mark_shards_for_redelivery.)
-UPDATE automation_runs AS r SET published_at = now()
-WHERE r.id IN (
-    SELECT id FROM automation_runs
-    WHERE state = 'SCHEDULED' AND dry_run
-      AND (published_at IS NULL
-           OR published_at < now() - make_interval(secs => :redeliver_seconds::float8))
-    UNION ALL
-    SELECT id FROM automation_runs
-    WHERE state = 'EXECUTING' AND attempts < :max_attempts AND shards = 0
-      AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
-    UNION ALL
-    (SELECT id FROM automation_runs
-     WHERE state = 'SCHEDULED' AND NOT dry_run
-       AND (published_at IS NULL
-            OR published_at < now() - make_interval(secs => :redeliver_seconds::float8))
-       AND NOT EXISTS (SELECT 1 FROM automation_runs AS e
-                       WHERE e.state = 'EXECUTING' AND NOT e.dry_run)
-     ORDER BY seq
-     LIMIT 1))
-  AND (r.published_at IS NULL
-       OR r.published_at < now() - make_interval(secs => :redeliver_seconds::float8)
-       OR (r.state = 'EXECUTING' AND r.published_at <= r.heartbeat_at))
-RETURNING r.id;
-
--- Shards (SPEC 6.3). A large run is split at its first claim into id ranges of about equal
--- pending count; each shard is a lease with the same columns and conditions as a run's:
--- claimed as a new epoch on the session that evaluates it, kept by its heartbeat (judged by
--- the database's clock), fenced in every batch (decide_batch's $13), handed back,
--- taken over when stale, republished and failed `lost` by the reapers.
+-- Shards (SPEC 6.3): a large run is split at its first claim into id ranges of about equal
+-- pending count, each a lease of its own (see Leases, below); the run's batches are its
+-- shards', fenced in decide_batch ($13).
 
 -- name: split_run(id, worker, epoch, shards, pending)
 -- Split the run this worker holds (not split yet; :pending versions pending in its range)
 -- into :shards id ranges of about equal pending count, each a SCHEDULED shard; the run stays
--- EXECUTING, held by its shards (its own session is no longer its evaluator). The bounds
+-- EXECUTING, its lease passed to its shards (claimed_by NULL: nobody holds the run itself). The bounds
 -- are the pending ids at every (pending / shards)-th place, each found by an index-only
 -- scan of versions_pending_idx (cheaper than ranking every id). Answers the shards' ids
 -- (none: the lease was lost, or the run was split already).
 WITH run AS (
     UPDATE automation_runs
-    SET shards = :shards, backend_pid = NULL, backend_started_at = NULL,
+    SET shards = :shards, claimed_by = NULL, backend_pid = NULL, backend_started_at = NULL,
         heartbeat_at = clock_timestamp()
     WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
       AND shards = 0
@@ -305,36 +186,6 @@ JOIN bounds a ON a.no = b.no - 1
 ORDER BY b.no
 RETURNING id;
 
--- name: claim_shard(id, worker, stale_seconds, max_attempts)^
--- Take a shard of an EXECUTING run, as a lease of a new epoch on this session (the same
--- conditions as claim_run): SCHEDULED, or EXECUTING whose worker stopped beating (attempts
--- left). A split run's attempts are the most any of its shards took (raised here when a
--- shard is taken over). Answers the shard and how long ago its run started (the run's one
--- deadline).
-WITH claimed AS (
-    UPDATE automation_run_shards AS s
-    SET state = 'EXECUTING',
-        attempts = s.attempts + CASE WHEN s.handed_back THEN 0 ELSE 1 END,
-        handed_back = false, claimed_by = :worker, lease_epoch = s.lease_epoch + 1,
-        backend_pid = pg_backend_pid(),
-        backend_started_at = (SELECT backend_start FROM pg_stat_activity
-                              WHERE pid = pg_backend_pid()),
-        heartbeat_at = clock_timestamp(), started_at = coalesce(s.started_at, now())
-    FROM automation_runs AS run
-    WHERE s.id = :id AND run.id = s.run_id AND run.state = 'EXECUTING'
-      AND (s.state IN ('PENDING', 'SCHEDULED')
-           OR (s.state = 'EXECUTING' AND s.attempts < :max_attempts
-               AND s.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)))
-    RETURNING s.*, run.attempts AS run_attempts,
-              extract(epoch FROM clock_timestamp() - run.started_at)::float8 AS run_age_seconds
-), attempts AS (
-    UPDATE automation_runs AS run SET attempts = claimed.attempts
-    FROM claimed
-    WHERE run.id = claimed.run_id AND claimed.attempts > claimed.run_attempts
-    RETURNING run.id
-)
-SELECT * FROM claimed;
-
 -- name: get_shard(id)^
 -- One shard.
 SELECT * FROM automation_run_shards WHERE id = :id;
@@ -343,15 +194,6 @@ SELECT * FROM automation_run_shards WHERE id = :id;
 -- A run's shards in order.
 SELECT * FROM automation_run_shards WHERE run_id = :run_id ORDER BY shard_no;
 
--- name: beat_shard(id, worker, epoch)$
--- beat_run for a shard: answers whether its run was asked to stop (nothing: the lease was
--- taken over, or the run ended).
-UPDATE automation_run_shards AS s SET heartbeat_at = clock_timestamp()
-FROM automation_runs AS run
-WHERE s.id = :id AND s.claimed_by = :worker AND s.lease_epoch = :epoch
-  AND s.state = 'EXECUTING' AND run.id = s.run_id AND run.state = 'EXECUTING'
-RETURNING run.cancel_requested_at IS NOT NULL;
-
 -- name: lock_run_of_shard(id)$
 -- Before a shard ends: lock its run, so that of two shards ending at once the second sees
 -- the first's end (and exactly one of them concludes the run).
@@ -359,13 +201,6 @@ SELECT run.id FROM automation_runs AS run
 JOIN automation_run_shards AS s ON s.run_id = run.id
 WHERE s.id = :id
 FOR UPDATE OF run;
-
--- name: finish_shard(id, worker, epoch, state, error, capped)^
--- End a shard this worker holds: COMPLETED, or FAILED with its error.
-UPDATE automation_run_shards
-SET state = :state, error = :error, capped = :capped, finished_at = now(), heartbeat_at = now()
-WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
-RETURNING *;
 
 -- name: conclude_split_run(id)^
 -- End a split run once its shards say so (its row locked by lock_run_of_shard): FAILED as
@@ -390,62 +225,175 @@ RETURNING run.*;
 -- name: stop_shards_of_ended_runs()
 -- The shards still active of runs that ended (another shard failed, the run was failed
 -- `lost`): FAILED `stopped`; a worker still evaluating one is refused at its next write.
+-- Called with the run's row locked (the shard that ended it), it skips the shards whose
+-- row another transaction holds (a batch, a claim: they lock the shard before the run, so
+-- waiting here would deadlock); the reaper's next round stops those.
 UPDATE automation_run_shards AS s
 SET state = 'FAILED', error = 'stopped', finished_at = now()
-FROM automation_runs AS run
-WHERE run.id = s.run_id AND automation_run_is_active(s.state)
-  AND NOT automation_run_is_active(run.state)
+WHERE s.id IN (
+    SELECT shard.id FROM automation_run_shards AS shard
+    JOIN automation_runs AS run ON run.id = shard.run_id
+    WHERE automation_run_is_active(shard.state) AND NOT automation_run_is_active(run.state)
+    FOR UPDATE OF shard SKIP LOCKED)
 RETURNING s.id;
 
--- name: hand_back_shard(id, worker, epoch)^
--- hand_back_run for a shard: SCHEDULED, its republish recorded, its attempt kept.
-UPDATE automation_run_shards
+-- Leases (SPEC 4 and 6.3). A run, and each shard of a split run, is a lease:
+-- automation_leases (migration 0008) is the parent of automation_runs and
+-- automation_run_shards by table inheritance and holds the lease's columns, so that each verb
+-- below is one statement over both kinds of row. A lease is claimed as a new epoch on the
+-- session that evaluates it, kept by its heartbeat (judged by the database's clock), fenced
+-- by every write of its worker (worker and epoch), handed back, taken over when stale,
+-- republished and failed `lost` by the reapers. A split run's lease passed to its shards:
+-- its claimed_by is NULL, so it is never taken over, republished or failed `lost` itself.
+
+-- name: claim_lease(id, worker, stale_seconds, max_attempts)^
+-- Take a run or a shard to evaluate, as a lease of a new epoch on this session: PENDING or
+-- SCHEDULED, or EXECUTING whose worker stopped beating (attempts left; past them the reaper
+-- fails it `lost`). A claim counts as an attempt unless the lease was handed back. A non-dry
+-- run is taken only while no other non-dry run is EXECUTING (the unique index
+-- automation_runs_one_evaluating settles two claims at once); a shard only while its run is
+-- EXECUTING. Answers the kind of row (its table) and the new epoch.
+UPDATE automation_leases AS l
+SET state = 'EXECUTING',
+    attempts = l.attempts + CASE WHEN l.handed_back THEN 0 ELSE 1 END,
+    handed_back = false, claimed_by = :worker, lease_epoch = l.lease_epoch + 1,
+    backend_pid = pg_backend_pid(),
+    backend_started_at = (SELECT backend_start FROM pg_stat_activity
+                          WHERE pid = pg_backend_pid()),
+    heartbeat_at = clock_timestamp(), started_at = coalesce(l.started_at, now())
+WHERE l.id = :id
+  AND (l.state IN ('PENDING', 'SCHEDULED')
+       OR (l.state = 'EXECUTING' AND l.claimed_by IS NOT NULL AND l.attempts < :max_attempts
+           AND l.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)))
+  AND CASE l.tableoid
+        WHEN 'automation_runs'::regclass THEN EXISTS (
+            SELECT 1 FROM automation_runs AS r
+            WHERE r.id = l.id AND (r.dry_run OR NOT EXISTS (
+                SELECT 1 FROM automation_runs AS other
+                WHERE other.state = 'EXECUTING' AND NOT other.dry_run AND other.id <> r.id)))
+        ELSE EXISTS (
+            SELECT 1 FROM automation_run_shards AS s
+            JOIN automation_runs AS run ON run.id = s.run_id
+            WHERE s.id = l.id AND run.state = 'EXECUTING') END
+RETURNING l.tableoid::regclass::text AS kind, l.lease_epoch;
+
+-- name: note_shard_claim(id)^
+-- After a shard's claim, in its transaction: a split run's attempts are the most any of its
+-- shards took. Answers how long ago the run started (its one deadline, by the database's
+-- clock).
+-- (The run's row is written only when its attempts rise: a takeover, not every claim.)
+WITH raised AS (
+    UPDATE automation_runs AS run SET attempts = s.attempts
+    FROM automation_run_shards AS s
+    WHERE s.id = :id AND run.id = s.run_id AND s.attempts > run.attempts
+    RETURNING run.id
+)
+SELECT extract(epoch FROM clock_timestamp() - run.started_at)::float8 AS run_age_seconds
+FROM automation_runs AS run
+JOIN automation_run_shards AS s ON s.run_id = run.id
+WHERE s.id = :id;
+
+-- name: beat_lease(id, run_id, worker, epoch)$
+-- The worker is alive and still holds the lease (of run :run_id, or of one of its shards);
+-- answers whether the run was asked to stop (NULL: the lease was taken over, or the run
+-- ended).
+UPDATE automation_leases AS l SET heartbeat_at = clock_timestamp()
+WHERE l.id = :id AND l.claimed_by = :worker AND l.lease_epoch = :epoch
+  AND l.state = 'EXECUTING'
+RETURNING (SELECT run.cancel_requested_at IS NOT NULL FROM automation_runs AS run
+           WHERE run.id = :run_id AND run.state = 'EXECUTING');
+
+-- name: finish_lease(id, worker, epoch, state, error, capped)^
+-- End a lease this worker holds: COMPLETED, or FAILED with its error. A stopped run
+-- ("cancelled") takes the reason it was stopped for, a cancel or the brake ("paused"); a
+-- stopped shard passes "cancelled" on to its run (conclude_split_run). Answers its kind.
+UPDATE automation_leases AS l
+SET state = :state,
+    error = CASE WHEN :error = 'cancelled'
+                 THEN coalesce((SELECT run.cancel_reason FROM automation_runs AS run
+                                WHERE run.id = l.id), 'cancelled')
+                 ELSE :error END,
+    capped = :capped, finished_at = now(), heartbeat_at = now()
+WHERE l.id = :id AND l.claimed_by = :worker AND l.lease_epoch = :epoch
+  AND l.state = 'EXECUTING'
+RETURNING l.tableoid::regclass::text AS kind;
+
+-- name: hand_back_lease(id, worker, epoch)$
+-- A worker that is stopping returns the lease to the queue: SCHEDULED, its republish
+-- recorded (so the lease redelivers it if that publish fails). Its attempts stay as they are
+-- (what it decided is counted); the next claim does not count a new one. Answers whether it
+-- was still this worker's.
+UPDATE automation_leases
 SET state = 'SCHEDULED', handed_back = true, claimed_by = NULL, heartbeat_at = NULL,
     published_at = now()
 WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
-RETURNING *;
+RETURNING true;
 
--- name: end_stale_shard_sessions(stale_seconds)$
--- end_stale_sessions for shards (and, before one is taken over, the same for it alone:
--- that shard is among them).
+-- name: end_stale_sessions(id, stale_seconds)$
+-- End the sessions of the leases whose worker stopped beating (a frozen worker keeps its TCP
+-- link, its transaction and its locks), waiting up to 5 s for each to go: all of them (the
+-- reaper's round), or :id's alone (before it is taken over). The backend's start time guards
+-- against a reused pid. Answers how many.
 SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid, 5000))
-FROM automation_run_shards s
-JOIN pg_stat_activity a ON a.pid = s.backend_pid AND a.backend_start = s.backend_started_at
-WHERE s.state = 'EXECUTING'
-  AND s.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
+FROM automation_leases AS l
+JOIN pg_stat_activity AS a ON a.pid = l.backend_pid AND a.backend_start = l.backend_started_at
+WHERE l.state = 'EXECUTING' AND (:id::uuid IS NULL OR l.id = :id::uuid)
+  AND l.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
   AND a.pid <> pg_backend_pid();
 
--- name: fail_lost_shards(stale_seconds, max_attempts)
--- fail_lost_runs for shards: a shard whose worker stopped beating past its attempts fails
--- `lost`, and so does its run (what every shard committed stays). Answers the runs.
+-- name: fail_lost_leases(stale_seconds, max_attempts)
+-- Leases whose worker stopped beating and that used up their attempts fail `lost` (rows
+-- still locked by a session being ended are left to the next round); so does the run of a
+-- lost shard (what every shard committed stays). Answers the runs.
 WITH lost AS (
-    UPDATE automation_run_shards
+    UPDATE automation_leases
     SET state = 'FAILED', error = 'lost', finished_at = now()
     WHERE id IN (
-        SELECT id FROM automation_run_shards
-        WHERE state = 'EXECUTING'
+        SELECT id FROM automation_leases
+        WHERE state = 'EXECUTING' AND claimed_by IS NOT NULL
           AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
           AND attempts >= :max_attempts
         FOR UPDATE SKIP LOCKED)
-    RETURNING run_id
+    RETURNING id, tableoid
+), runs_of_lost_shards AS (
+    UPDATE automation_runs
+    SET state = 'FAILED', error = 'lost', finished_at = now()
+    WHERE id IN (SELECT s.run_id FROM automation_run_shards AS s JOIN lost ON lost.id = s.id)
+      AND state = 'EXECUTING'
+    RETURNING id
 )
-UPDATE automation_runs
-SET state = 'FAILED', error = 'lost', finished_at = now(), claimed_by = NULL
-WHERE id IN (SELECT run_id FROM lost) AND state = 'EXECUTING'
-RETURNING id;
+SELECT id FROM lost WHERE tableoid = 'automation_runs'::regclass
+UNION
+SELECT id FROM runs_of_lost_shards;
 
--- name: mark_shards_for_redelivery(redeliver_seconds, stale_seconds, max_attempts)
--- mark_runs_for_redelivery for the shards of EXECUTING runs: SCHEDULED and not claimed
--- within the lease, or EXECUTING whose worker stopped beating (attempts left) and not
--- republished since; each marked published now, so that exactly one process republishes it.
-UPDATE automation_run_shards AS s SET published_at = now()
-FROM automation_runs AS run
-WHERE run.id = s.run_id AND run.state = 'EXECUTING'
-  AND ((s.state = 'SCHEDULED'
-        AND (s.published_at IS NULL
-             OR s.published_at < now() - make_interval(secs => :redeliver_seconds::float8)))
-       OR (s.state = 'EXECUTING' AND s.attempts < :max_attempts
-           AND s.heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
-           AND (s.published_at IS NULL OR s.published_at <= s.heartbeat_at
-                OR s.published_at < now() - make_interval(secs => :redeliver_seconds::float8))))
-RETURNING s.id;
+-- name: mark_leases_for_redelivery(redeliver_seconds, stale_seconds, max_attempts)
+-- The runs and shards that need a new wake-up message, each marked published now so that of
+-- several processes asking at once exactly one gets it (the second's UPDATE re-reads
+-- published_at): a lease whose worker stopped beating (attempts left) and that was not
+-- republished since; a shard of an EXECUTING run, or a dry run, SCHEDULED and not claimed
+-- within the lease; the oldest non-dry SCHEDULED run not claimed within the lease or
+-- parked, once no non-dry run is EXECUTING.
+UPDATE automation_leases AS l SET published_at = now()
+WHERE l.id IN (
+    SELECT id FROM automation_leases
+    WHERE state = 'EXECUTING' AND claimed_by IS NOT NULL AND attempts < :max_attempts
+      AND heartbeat_at < now() - make_interval(secs => :stale_seconds::float8)
+    UNION ALL
+    SELECT s.id FROM automation_run_shards AS s
+    JOIN automation_runs AS run ON run.id = s.run_id
+    WHERE s.state = 'SCHEDULED' AND run.state = 'EXECUTING'
+    UNION ALL
+    SELECT id FROM automation_runs WHERE state = 'SCHEDULED' AND dry_run
+    UNION ALL
+    (SELECT id FROM automation_runs
+     WHERE state = 'SCHEDULED' AND NOT dry_run
+       AND (published_at IS NULL
+            OR published_at < now() - make_interval(secs => :redeliver_seconds::float8))
+       AND NOT EXISTS (SELECT 1 FROM automation_runs AS e
+                       WHERE e.state = 'EXECUTING' AND NOT e.dry_run)
+     ORDER BY seq
+     LIMIT 1))
+  AND (l.published_at IS NULL
+       OR l.published_at < now() - make_interval(secs => :redeliver_seconds::float8)
+       OR (l.state = 'EXECUTING' AND l.published_at <= l.heartbeat_at))
+RETURNING l.id;

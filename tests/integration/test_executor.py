@@ -47,8 +47,9 @@ async def test_the_reaper_fails_runs_out_of_attempts_and_republishes_the_others(
     """A stale run with attempts left is republished; one at the limit fails `lost`."""
     executor, publisher = executor_for(pool, max_attempts=3)
     insert = (
-        "INSERT INTO automation_runs (trigger, state, attempts, heartbeat_at, dry_run)"
-        " VALUES ('manual', 'EXECUTING', $1, now() - make_interval(secs => $2), true) RETURNING id"
+        "INSERT INTO automation_runs (trigger, state, attempts, heartbeat_at, dry_run, claimed_by)"
+        " VALUES ('manual', 'EXECUTING', $1, now() - make_interval(secs => $2), true, 'gone')"
+        " RETURNING id"
     )
     async with pool.acquire() as conn:
         retry = await conn.fetchval(insert, 1, 3600)

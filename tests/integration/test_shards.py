@@ -175,7 +175,7 @@ async def test_a_shard_out_of_attempts_fails_the_run_keeping_what_every_shard_co
     async with pool.acquire() as conn:
         await conn.execute(
             "UPDATE automation_run_shards SET state = 'EXECUTING', attempts = 2,"
-            " heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+            " claimed_by = 'gone', heartbeat_at = now() - interval '1 hour' WHERE id = $1",
             shard_ids[2],
         )
     assert (await fetch_run(pool, run_id))["state"] == "EXECUTING"

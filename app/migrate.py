@@ -56,7 +56,7 @@ AUDIT_INSERT_COLUMNS = (
 # idempotency keys. (Find every DELETE in app/sql and scheduler/ before adding one here.)
 APP_DELETES = ("apscheduler_jobs", "idempotency_keys")
 # The functions the processes call that PUBLIC may not.
-APP_FUNCTIONS = ("audit_purge_batch()",)
+APP_FUNCTIONS = ("audit_purge_batch()", "audit_lock_chain()")
 
 
 def alembic_config(url: str) -> Config:

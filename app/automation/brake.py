@@ -23,6 +23,9 @@ async def pause_automation(pool: Pool, actor: str, reason: str | None) -> Automa
         state, changed = await brake_repo.set_automation_paused(
             conn, paused=True, actor=actor, reason=reason
         )
+        # The locks in a batch's order (the audit chain's head, then the runs); a trigger
+        # takes the brake's row before the head, so the brake's row comes first here.
+        await audit.lock_chain(conn)
         stopped = await brake_repo.stop_active_runs(conn, "paused")
         if changed or stopped:
             await audit.insert_audit_entry(
@@ -54,6 +57,7 @@ async def cancel_run(pool: Pool, run_id: uuid.UUID, actor: str) -> Run:
     """Stop a run: one still waiting fails `cancelled` now; one evaluating stops at its next
     batch, keeping what it committed. 409 for a finished run."""
     async with transaction(pool) as conn:
+        await audit.lock_chain(conn)  # before the run's row, as a batch takes them
         run = await brake_repo.cancel_run(conn, run_id)
         if run is None:
             existing = await run_repo.get_run(conn, run_id)  # 404 when unknown

@@ -40,6 +40,13 @@ async def insert_audit_entry(
     return AuditEntry.model_validate(dict(row))
 
 
+async def lock_chain(conn: Connection) -> None:
+    """Take the audit chain's head (held to commit) before locking a run: a batch locks the
+    head (sealing) before its run, so a transaction that locks a run and then writes an audit
+    entry would deadlock with it (migration 0009)."""
+    await queries.lock_audit_chain(conn)
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     """What GET /audit may filter on (None: any)."""

@@ -4,6 +4,11 @@ INSERT INTO audit_log (actor, action, version_id, rule_id, rule_revision, run_id
 VALUES (:actor, :action, :version_id, :rule_id, :rule_revision, :run_id, :details)
 RETURNING id, at, actor, action, version_id, rule_id, rule_revision, run_id, details;
 
+-- name: lock_audit_chain()$
+-- Lock the chain's head now, as the transaction's first audit entry would at its seal (see
+-- migration 0009): for a transaction that locks a run and then writes an audit entry.
+SELECT audit_lock_chain();
+
 -- name: list_audit_entries(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
 -- Audit entries newest first before a cursor (:before_id NULL for the first page), each filter
 -- NULL for any; :since inclusive, :until exclusive. Each with the seal that covers it.

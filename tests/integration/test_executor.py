@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
 import pytest
 
+from app.automation import brake
 from app.automation.executor import RunExecutor
 from app.config import AutomationSettings
 from app.services.audit_verify import verify_chain
@@ -119,3 +121,43 @@ async def test_each_batch_is_sealed_in_its_own_transaction(pool, database_url):
     assert batches == [300, 300, 300, 100]
     assert all(s["entry_count"] == s["decisions"] for s in seals if s["decisions"])
     assert report.ok, report.problems
+
+
+@pytest.mark.parametrize("stop", ["cancel", "pause"])
+async def test_a_stop_between_a_batchs_two_statements_waits_instead_of_deadlocking(pool, stop):
+    """A batch seals its entries (the audit chain's head, held to commit) and then adds its
+    counts to the run's row. A cancel or the brake arriving between the two takes the head
+    first too, so it waits for the batch's commit rather than holding the run's row the
+    batch needs next (a deadlock, one side failed, until migration 0009)."""
+    run_id = await insert_run(pool, state="EXECUTING", claimed_by="test-worker")
+    async with pool.acquire() as batch:
+        transaction = batch.transaction()
+        await transaction.start()
+        # The batch's first statement: decisions written, their entries sealed.
+        await batch.execute(
+            "INSERT INTO audit_log (actor, action, run_id) VALUES ('rule:1@1', 'approve', $1)",
+            run_id,
+        )
+        if stop == "cancel":
+            stopping = asyncio.create_task(brake.cancel_run(pool, run_id, "admin"))
+        else:
+            stopping = asyncio.create_task(brake.pause_automation(pool, "admin", None))
+        async with asyncio.timeout(10):  # the stop is queued behind the batch's locks
+            while True:
+                waiting = await batch.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+        # The batch's second statement: its counts into the run's row.
+        await batch.execute(
+            "UPDATE automation_runs SET approved = approved + 1 WHERE id = $1", run_id
+        )
+        await transaction.commit()
+    async with asyncio.timeout(10):
+        await stopping
+    async with pool.acquire() as conn:
+        run = await conn.fetchrow("SELECT * FROM automation_runs WHERE id = $1", run_id)
+    assert run["approved"] == 1
+    assert run["cancel_reason"] == ("cancelled" if stop == "cancel" else "paused")

@@ -1,6 +1,7 @@
 """The worker's side of a run: claim it, evaluate the pending versions in id-ordered batches,
-finish it. Each batch is one statement in one transaction: it picks every version's deciding
-rule with the compiled SQL, decides, writes the audit rows and moves the run's counters.
+finish it. Each batch is one transaction of two statements: the first picks every version's
+deciding rule with the compiled SQL, decides and writes the audit rows (sealed at its end);
+the second adds the batch's counts to the run's row.
 
 The row is the truth, a message only a wake-up call. A claim is a lease of a new epoch:
 the worker's heartbeat keeps it, judged by the database's clock, and every write of the

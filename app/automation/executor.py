@@ -223,8 +223,8 @@ class RunExecutor:
         None when there is nothing to do now (NotFoundError: no run or shard has this id). A
         non-dry run whose turn has not come is parked, not waited for."""
         shard = await run_repo.find_shard(conn, lease_id)
-        run = await run_repo.get_run(conn, shard.run_id if shard is not None else lease_id)
-        held = shard or run
+        held: Shard | Run = shard or await run_repo.get_run(conn, lease_id)
+        run_id = shard.run_id if shard is not None else lease_id
         if held.state.is_final:
             return None
         if held.state is RunState.EXECUTING:
@@ -236,7 +236,7 @@ class RunExecutor:
             if ended:
                 logger.warning(
                     "Ended the session of a worker that stopped beating",
-                    extra=context(run=run.id, sessions=ended),
+                    extra=context(run=run_id, sessions=ended),
                 )
         claim = await run_repo.claim_lease(
             conn,
@@ -247,15 +247,15 @@ class RunExecutor:
             lock_timeout_ms=CLAIM_LOCK_TIMEOUT_MS,
         )
         if claim is None:
-            if shard is None and not run.dry_run and await run_repo.park_run(conn, run.id):
+            if isinstance(held, Run) and not held.dry_run and await run_repo.park_run(conn, run_id):
                 logger.info(
                     "Run waits for the active run to finish; it is woken when its turn comes",
-                    extra=context(run=run.id),
+                    extra=context(run=run_id),
                 )
             return None
-        if shard is not None:
+        if shard is not None:  # as claimed: its attempts and progress
             shard = await run_repo.get_shard(conn, lease_id)
-        return _Lease(run.id, claim.epoch, shard, run_age_seconds=claim.run_age_seconds)
+        return _Lease(run_id, claim.epoch, shard, run_age_seconds=claim.run_age_seconds)
 
     # -- one run ------------------------------------------------------------------------------
 

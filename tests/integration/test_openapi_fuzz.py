@@ -80,6 +80,11 @@ schema = schemathesis.openapi.from_dict(create_app(load_settings()).openapi())
 @hypothesis_settings(
     max_examples=30,
     deadline=None,
+    # The same examples every run: a finding can be replayed, and CI does not depend on the
+    # draw. (A random draw once overflowed the generator's own recursion while it built a
+    # strategy for the rules' recursive condition tree: an error of schemathesis, not a
+    # response of the service.)
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_no_input_gives_a_server_error(case, served):

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 import uuid
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    ValidationInfo,
+    field_serializer,
+    model_validator,
+)
 
+from app.json_documents import read_json
 from app.rules.compiler import RuleToEvaluate
 from app.rules.models import Action, Condition, RuleBody
 from app.validation import StorableText, storable_json
@@ -47,6 +59,19 @@ def storable_data(value: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+def score_in_range(value: Any, info: ValidationInfo) -> Any:
+    """Refuse a score outside 0..1 by name and range, before pydantic converts it to a float
+    (a 4,000-digit whole number would only be "not a valid number" after that)."""
+    number = isinstance(value, int) and not isinstance(value, bool)
+    number = number or (isinstance(value, float) and math.isfinite(value))
+    if number and not 0 <= value <= 1:
+        raise ValueError(f"{info.field_name} is a score from 0 to 1; the value is out of range")
+    return value
+
+
+Score = Annotated[float, BeforeValidator(score_in_range), Field(ge=0, le=1, allow_inf_nan=False)]
+
+
 class VersionIn(BaseModel):
     """A proposed change to a topic or an atom, as a client submits it."""
 
@@ -55,8 +80,8 @@ class VersionIn(BaseModel):
     entity_type: EntityType
     entity_id: StorableText = Field(min_length=1, max_length=200)
     data: Annotated[dict[str, Any], AfterValidator(storable_data)] = Field(default_factory=dict)
-    confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
-    similarity: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    confidence: Score
+    similarity: Score | None = None
     source: StorableText = Field(min_length=1, max_length=200)
 
 
@@ -68,12 +93,21 @@ class VersionBatchIn(BaseModel):
     items: list[VersionIn] = Field(min_length=1, max_length=10_000)
 
 
+# The serialisation context key under which an answer collects each version's stored `data`
+# text (app/api/stored_json.py); without it `data` is serialised from the Python view.
+STORED_DATA = "stored_data"
+
+
 class Version(BaseModel):
     id: int
     entity_type: EntityType
     entity_id: str
     version: int
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(
+        description="the snapshot: any JSON object; submitted ones nest at most 32 levels"
+    )
+    # The snapshot as PostgreSQL renders it: what the API answers (app/json_documents.py).
+    data_json: str = Field(exclude=True, repr=False)
     confidence: float
     similarity: float | None
     source: str
@@ -85,6 +119,24 @@ class Version(BaseModel):
     run_id: uuid.UUID | None
     reason: str | None
     created_at: dt.datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _view_of_stored_data(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "data" not in values and "data_json" in values:
+            view = read_json(values["data_json"])
+            # A document that is not an object (written with SQL) has no keys for rules to
+            # read, as `data -> 'key'` finds none in SQL; the API still answers it as stored.
+            values = {**values, "data": view if isinstance(view, dict) else {}}
+        return values
+
+    @field_serializer("data", when_used="json")
+    def _stored_data(self, data: dict[str, Any], info: SerializationInfo) -> Any:
+        texts = info.context.get(STORED_DATA) if isinstance(info.context, dict) else None
+        if texts is None:
+            return data
+        texts.append(self.data_json)
+        return f"\x00{len(texts) - 1}"  # a placeholder no stored text can hold (no NUL)
 
 
 class Rule(BaseModel):

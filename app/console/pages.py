@@ -7,9 +7,11 @@ import datetime as dt
 import functools
 import gettext
 import hmac
+import json
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -45,6 +47,7 @@ from app.models import (
     RunTrigger,
     RunView,
     TriggerRequest,
+    Version,
     VersionStatus,
 )
 from app.repositories import audit as audit_repo
@@ -643,6 +646,17 @@ async def review_why(who: CurrentViewer, version_id: VersionId) -> HTMLResponse:
     return render(who, who.request, "review_version.html", page="review", item=item)
 
 
+@router.get("/review/{version_id}/data")
+async def review_data(who: CurrentViewer, version_id: VersionId) -> Response:
+    """A version's whole snapshot, exactly as stored: what a page's excerpt links to."""
+    try:
+        async with database_pool(who.request).acquire() as conn:
+            version = await version_repo.get_version(conn, version_id)
+    except AppError as exc:
+        return refused(who, exc, "/ui/review")
+    return Response(version.data_json, media_type="application/json")
+
+
 @router.get("/review/{version_id}/explain")
 async def review_explain(who: CurrentViewer, version_id: VersionId) -> HTMLResponse:
     """The explain part alone: what the queue loads when its `Why` is opened and there are
@@ -723,4 +737,37 @@ def _utc(moment: dt.datetime | None) -> str:
     return moment.astimezone(dt.UTC).isoformat() if moment else ""
 
 
+# A snapshot may be megabytes: a page shows its first SNAPSHOT_EXCERPT characters, the first
+# CHANGES_SHOWN changed keys and each value cut to VALUE_EXCERPT, with a link to the whole.
+SNAPSHOT_EXCERPT = 65_536
+CHANGES_SHOWN = 200
+VALUE_EXCERPT = 200
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    text: str
+    total: int  # characters of the whole, as the page would print it
+
+    @property
+    def cut(self) -> bool:
+        return self.total > len(self.text)
+
+
+def _excerpt(version: Version) -> Excerpt:
+    """The start of a version's snapshot: indented when it is an object, else as stored."""
+    whole = version.data_json
+    if whole.startswith("{"):
+        whole = json.dumps(version.data, indent=2, ensure_ascii=False)
+    return Excerpt(whole[:SNAPSHOT_EXCERPT], len(whole))
+
+
+def _short_json(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= VALUE_EXCERPT else text[: VALUE_EXCERPT - 1] + "…"
+
+
 TEMPLATES.filters["utc"] = _utc
+TEMPLATES.filters["excerpt"] = _excerpt
+TEMPLATES.filters["short_json"] = _short_json
+TEMPLATES.globals["changes_shown"] = CHANGES_SHOWN

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+import sys
 from typing import Annotated, Any
 
 from pydantic import (
@@ -27,7 +28,10 @@ MAX_DEPTH = 8
 MAX_LEAVES = 100
 MAX_IN_VALUES = 1_000
 MAX_STRING_VALUE = 1_000
-INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+INT4_MAX = 2**31 - 1
+# The largest finite double: every number a rule compares fits in one (age_hours is bound as
+# float8, and JSON readers elsewhere read numbers as doubles).
+NUMBER_LIMIT = sys.float_info.max
 
 DATA_FIELD = re.compile(r"^data(\.[a-z_][a-z0-9_]*){1,2}$")
 
@@ -122,15 +126,25 @@ def _check_scalar(field: str, kind: ValueKind, value: Scalar) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{field} compares numbers: the value must be a number")  # noqa: TRY004 - pydantic reports ValueError as a 422
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{field}: NaN and infinities are not values")
-    if kind is ValueKind.INTEGER and (
-        not isinstance(value, int) or not INT4_MIN <= value <= INT4_MAX
-    ):
-        raise ValueError(f"{field} is a whole number: the value must be an integer")
-    if kind is ValueKind.SCORE and not 0 <= value <= 1:
-        hint = f" (did you mean {value / 100:g}?)" if 1 < value <= 100 else ""
-        raise ValueError(f"{field} is a score from 0 to 1; {value:g} is out of range{hint}")
+    check_number_range(field, kind, value)
+
+
+def check_number_range(field: str, kind: ValueKind, value: float) -> None:
+    """Refuse a number outside its field's range. The comparisons are Python's exact ones, made
+    before any conversion: a JSON whole number may be far larger than a float can hold, and
+    float() of it raises OverflowError."""
+    if kind is ValueKind.INTEGER:
+        if not isinstance(value, int) or not 0 <= value <= INT4_MAX:
+            raise ValueError(f"{field} is a whole number from 0 to {INT4_MAX:,}")
+    elif kind is ValueKind.SCORE:
+        if not 0 <= value <= 1:
+            # The hint's division is safe: the value is at most 100 there.
+            hint = f" (did you mean {value / 100:g}?)" if 1 < value <= 100 else ""
+            raise ValueError(f"{field} is a score from 0 to 1; the value is out of range{hint}")
+    elif not -NUMBER_LIMIT <= value <= NUMBER_LIMIT:
+        raise ValueError(f"{field} is a number from {-NUMBER_LIMIT:g} to {NUMBER_LIMIT:g}")
 
 
 class Leaf(BaseModel):

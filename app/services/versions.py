@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, overload
 
 from app.db import Pool, transaction
 from app.errors import ConflictError, NotFoundError
 from app.models import PendingCount, Version, VersionIn, VersionStatus
 from app.repositories import versions as version_repo
+
+T = TypeVar("T")
 
 
 async def submit_versions(pool: Pool, items: Sequence[VersionIn]) -> list[int]:
@@ -17,10 +20,19 @@ async def submit_versions(pool: Pool, items: Sequence[VersionIn]) -> list[int]:
         return await version_repo.insert_versions(conn, items)
 
 
-async def submit_version(pool: Pool, item: VersionIn) -> Version:
+@overload
+async def submit_version(pool: Pool, item: VersionIn) -> Version: ...
+@overload
+async def submit_version(pool: Pool, item: VersionIn, answer: Callable[[Version], T]) -> T: ...
+async def submit_version(
+    pool: Pool, item: VersionIn, answer: Callable[[Version], Any] | None = None
+) -> Any:
+    """Store one version, and make the caller's `answer` from it before the commit: a version
+    whose answer cannot be made is not stored (the client sees a 5xx and nothing is kept)."""
     async with transaction(pool) as conn:
         (version_id,) = await version_repo.insert_versions(conn, [item])
-        return await version_repo.get_version(conn, version_id)
+        version = await version_repo.get_version(conn, version_id)
+        return answer(version) if answer else version
 
 
 class PersonAction(enum.StrEnum):

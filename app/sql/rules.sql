@@ -78,7 +78,7 @@ FROM (SELECT position, count(*) AS versions FROM scored GROUP BY position) AS co
 
 -- name: get_preview_sample(ids)
 -- The versions of a preview's sample, by id. :ids
-SELECT v.id, v.entity_type, v.entity_id, v.version, v.data, v.confidence, v.similarity,
+SELECT v.id, v.entity_type, v.entity_id, v.version, v.data::text AS data_json, v.confidence, v.similarity,
        v.source, v.status, v.decided_at, v.decided_by, v.rule_id, v.rule_revision, v.run_id,
        v.reason, v.created_at
 FROM versions v

@@ -38,7 +38,7 @@ ORDER BY numbered.ord;
 
 -- name: get_version(id)^
 -- One version by id. :id
-SELECT id, entity_type, entity_id, version, data, confidence, similarity, source, status,
+SELECT id, entity_type, entity_id, version, data::text AS data_json, confidence, similarity, source, status,
        decided_at, decided_by, rule_id, rule_revision, run_id, reason, created_at
 FROM versions
 WHERE id = :id;
@@ -46,7 +46,7 @@ WHERE id = :id;
 -- name: list_versions(status, entity_type, entity_id, after_id, limit)
 -- Versions in id order after a cursor, optionally filtered. :status, :entity_type, :entity_id
 -- (each NULL for any), :after_id, :limit
-SELECT id, entity_type, entity_id, version, data, confidence, similarity, source, status,
+SELECT id, entity_type, entity_id, version, data::text AS data_json, confidence, similarity, source, status,
        decided_at, decided_by, rule_id, rule_revision, run_id, reason, created_at
 FROM versions
 WHERE id > :after_id
@@ -71,7 +71,7 @@ WITH previous AS (
         rule_revision = NULL, run_id = NULL, reason = :reason
     FROM previous AS p
     WHERE v.id = p.id AND v.status = p.status
-    RETURNING v.id, v.entity_type, v.entity_id, v.version, v.data, v.confidence, v.similarity,
+    RETURNING v.id, v.entity_type, v.entity_id, v.version, v.data::text AS data_json, v.confidence, v.similarity,
               v.source, v.status, v.decided_at, v.decided_by, v.rule_id, v.rule_revision,
               v.run_id, v.reason, v.created_at, p.status AS previous_status
 ), audited AS (
@@ -96,7 +96,7 @@ WHERE status = 'pending';
 -- name: list_review_versions(status, entity_type, source, rule_id, after_id, limit)
 -- The review queue's versions of one :status in id order after :after_id, optionally filtered
 -- by :entity_type, :source and the :rule_id that decided them (each NULL for any); :limit.
-SELECT id, entity_type, entity_id, version, data, confidence, similarity, source, status,
+SELECT id, entity_type, entity_id, version, data::text AS data_json, confidence, similarity, source, status,
        decided_at, decided_by, rule_id, rule_revision, run_id, reason, created_at
 FROM versions
 WHERE id > :after_id
@@ -109,7 +109,7 @@ LIMIT :limit;
 
 -- name: get_versions(ids)
 -- The existing versions of :ids, in id order.
-SELECT id, entity_type, entity_id, version, data, confidence, similarity, source, status,
+SELECT id, entity_type, entity_id, version, data::text AS data_json, confidence, similarity, source, status,
        decided_at, decided_by, rule_id, rule_revision, run_id, reason, created_at
 FROM versions
 WHERE id = ANY(:ids::int8[])
@@ -118,7 +118,7 @@ ORDER BY id;
 -- name: get_latest_approved_versions(entity_types, entity_ids)
 -- For each (entity type, entity id) of the parallel arrays :entity_types, :entity_ids, its
 -- approved version with the highest number, if any (walks the entity's unique index backwards).
-SELECT v.id, v.entity_type, v.entity_id, v.version, v.data, v.confidence, v.similarity,
+SELECT v.id, v.entity_type, v.entity_id, v.version, v.data::text AS data_json, v.confidence, v.similarity,
        v.source, v.status, v.decided_at, v.decided_by, v.rule_id, v.rule_revision, v.run_id,
        v.reason, v.created_at
 FROM unnest(:entity_types::text[], :entity_ids::text[]) AS e(entity_type, entity_id)

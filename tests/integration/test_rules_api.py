@@ -157,7 +157,7 @@ BAD_CONDITIONS = [
     ({"field": "source", "op": "in", "value": []}, "at least one value"),
     ({"field": "source", "op": "in", "value": ["x"] * 100_000}, "at most 1000"),
     ({"field": "confidence", "op": "gte", "value": "high"}, "number"),
-    ({"field": "version", "op": "eq", "value": 1.5}, "integer"),
+    ({"field": "version", "op": "eq", "value": 1.5}, "whole number from 0 to 2,147,483,647"),
     ({"field": "data.Name", "op": "eq", "value": "x"}, "unknown field"),
     ({"field": "data.a.b.c", "op": "eq", "value": "x"}, "unknown field"),
     ({"field": "data.name", "op": "gt", "value": "x"}, "compares numbers"),

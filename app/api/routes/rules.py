@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request, status
+from fastapi.responses import Response
 from pydantic import BaseModel, Discriminator, Tag
 
 from app.api.auth import GuardedRoute, requires
 from app.api.deps import AppSettings, CurrentPrincipal, Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
+from app.api.stored_json import stored_json_response
 from app.automation.preview import PreviewSlots, preview_rule
 from app.config import Settings
 from app.models import Page, PreviewAnswer, PreviewByRuleId, Role, Rule
@@ -75,6 +77,7 @@ class Problem(BaseModel):
 
 @router.post(
     "/preview",
+    response_model=PreviewAnswer,
     openapi_extra=requires(Role.VIEWER),
     summary="What a rule (unsaved, {rule_id}, or {rule_id, edited}) would do to the pending"
     " versions now",
@@ -88,10 +91,10 @@ async def preview(
     settings: AppSettings,
     slots: Annotated[PreviewSlots, Depends(preview_slots)],
     body: Annotated[PreviewRequest, Body()],
-) -> PreviewAnswer:
+) -> Response:
     if isinstance(body, PreviewByRuleId) and body.edited is not None:
         # An edit before it is saved: the edited body in the stored rule's place.
-        return await preview_rule(
+        answer = await preview_rule(
             pool,
             body=body.edited,
             rule_id=None,
@@ -99,14 +102,15 @@ async def preview(
             slots=slots,
             replacing=body.rule_id,
         )
-    stored = body.rule_id if isinstance(body, PreviewByRuleId) else None
-    return await preview_rule(
-        pool,
-        body=body if isinstance(body, RuleBody) else None,
-        rule_id=stored,
-        timeout_seconds=settings.api.preview_timeout_seconds,
-        slots=slots,
-    )
+    else:
+        answer = await preview_rule(
+            pool,
+            body=body if isinstance(body, RuleBody) else None,
+            rule_id=body.rule_id if isinstance(body, PreviewByRuleId) else None,
+            timeout_seconds=settings.api.preview_timeout_seconds,
+            slots=slots,
+        )
+    return stored_json_response(answer)  # its sample holds versions
 
 
 @router.get("/{rule_id}", openapi_extra=requires(Role.VIEWER), summary="One rule, deleted or not")

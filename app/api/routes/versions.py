@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, status
+from fastapi.responses import Response
 from pydantic import BaseModel, Discriminator, Tag
 
 from app.api.auth import GuardedRoute, requires
 from app.api.deps import CurrentPrincipal, Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
+from app.api.stored_json import stored_json_response
 from app.automation.explain import explain_version
 from app.models import (
     BULK_MAX,
@@ -59,15 +61,21 @@ Submission = Annotated[
     openapi_extra=requires(Role.OPERATOR),
     summary="Submit one version, or up to 10,000 as {items: [...]}",
 )
-async def submit_versions(
-    pool: DbPool, body: Annotated[Submission, Body()]
-) -> Version | SubmittedIds:
+async def submit_versions(pool: DbPool, body: Annotated[Submission, Body()]) -> Response:
     if isinstance(body, VersionBatchIn):
-        return SubmittedIds(ids=await version_service.submit_versions(pool, body.items))
-    return await version_service.submit_version(pool, body)
+        ids = await version_service.submit_versions(pool, body.items)
+        return stored_json_response(SubmittedIds(ids=ids), status.HTTP_201_CREATED)
+    return await version_service.submit_version(
+        pool, body, lambda version: stored_json_response(version, status.HTTP_201_CREATED)
+    )
 
 
-@router.get("", openapi_extra=requires(Role.VIEWER), summary="List versions in id order")
+@router.get(
+    "",
+    response_model=Page[Version],
+    openapi_extra=requires(Role.VIEWER),
+    summary="List versions in id order",
+)
 async def list_versions(
     *,
     pool: DbPool,
@@ -76,7 +84,7 @@ async def list_versions(
     status: VersionStatus | None = None,
     entity_type: EntityType | None = None,
     entity_id: Annotated[StorableText | None, Query(min_length=1, max_length=200)] = None,
-) -> Page[Version]:
+) -> Response:
     after_id = decode_cursor(cursor, 1)[0] if cursor else 0
     async with pool.acquire() as conn:
         items = await version_repo.list_versions(
@@ -88,7 +96,7 @@ async def list_versions(
             limit=limit,
         )
     next_cursor = encode_cursor(items[-1].id) if len(items) == limit else None
-    return Page[Version](items=items, next_cursor=next_cursor)
+    return stored_json_response(Page[Version](items=items, next_cursor=next_cursor))
 
 
 @router.get(
@@ -100,10 +108,15 @@ async def pending_count(pool: DbPool) -> PendingCount:
     return await version_service.count_pending(pool)
 
 
-@router.get("/{version_id}", openapi_extra=requires(Role.VIEWER), summary="One version")
-async def get_version(pool: DbPool, version_id: VersionId) -> Version:
+@router.get(
+    "/{version_id}",
+    response_model=Version,
+    openapi_extra=requires(Role.VIEWER),
+    summary="One version",
+)
+async def get_version(pool: DbPool, version_id: VersionId) -> Response:
     async with pool.acquire() as conn:
-        return await version_repo.get_version(conn, version_id)
+        return stored_json_response(await version_repo.get_version(conn, version_id))
 
 
 @router.get(
@@ -121,14 +134,16 @@ def _decision_route(action: PersonAction, allowed: str) -> None:
         principal: CurrentPrincipal,
         version_id: VersionId,
         body: Annotated[DecisionRequest | None, Body()] = None,
-    ) -> Version:
+    ) -> Response:
         reason = body.reason if body else None
-        return await version_service.decide_version(
+        decided = await version_service.decide_version(
             pool, version_id, action, principal.actor, reason
         )
+        return stored_json_response(decided)
 
     router.post(
         f"/{{version_id}}/{action.value}",
+        response_model=Version,
         openapi_extra=requires(Role.OPERATOR),
         summary=f"A person decides: {action.value} a version that is {allowed} (409 otherwise)",
         name=f"{action.value}_version",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -200,18 +201,27 @@ def _scalar(field_name: str, text: str) -> Any:
     if kind is ValueKind.STRING:
         return text
     if kind in NUMERIC_KINDS:
-        stripped = text.strip()
-        if _INTEGER.fullmatch(stripped):
-            return int(stripped)
-        try:
-            return float(stripped)  # NaN and infinities too: the language refuses them
-        except ValueError:
-            return text  # the language says a number is needed
+        return _number(text)
     try:
         loaded = json.loads(text)
     except ValueError:
         return text
     return loaded if isinstance(loaded, str | int | float | bool) or loaded is None else text
+
+
+def _number(text: str) -> Any:
+    stripped = text.strip()
+    if _INTEGER.fullmatch(stripped):
+        digits = sys.get_int_max_str_digits()
+        if len(stripped.lstrip("+-")) > digits:
+            # int() refuses so many digits. Such a number is past every field's range, and
+            # so is this stand-in: the language then names the range, as it does for the API.
+            return -(10**digits) if stripped.startswith("-") else 10**digits
+        return int(stripped)
+    try:
+        return float(stripped)  # NaN and infinities too: the language refuses them
+    except ValueError:
+        return text  # the language says a number is needed
 
 
 # --- structural edits ---------------------------------------------------------------------------

@@ -152,6 +152,24 @@ async def test_every_page_has_a_strict_csp(app_client: httpx.AsyncClient, pool: 
         assert "unsafe-eval" not in csp
 
 
+async def test_console_pages_and_fragments_are_never_stored(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """Every page and fragment under /ui says no-store; a static file under /ui/static not."""
+    form = await app_client.get("/ui/sign-in")
+    assert form.headers["cache-control"] == "no-store"
+    await _sign_in(app_client, pool, Role.VIEWER)
+    for url in ["/ui", "/ui/runs", "/ui/audit", "/ui/review", "/ui/rules", "/ui/schedules"]:
+        answer = await app_client.get(url)
+        assert answer.status_code == 200, url
+        assert answer.headers["cache-control"] == "no-store", url
+    fragment = await app_client.get("/ui/runs", headers={"HX-Request": "true"})
+    assert fragment.headers["cache-control"] == "no-store"
+    static = await app_client.get("/ui/static/console.js")
+    assert static.status_code == 200
+    assert "no-store" not in static.headers.get("cache-control", "")
+
+
 @pytest.mark.parametrize("role", list(Role))
 async def test_each_page_per_role(app_client: httpx.AsyncClient, pool: Pool, role: Role) -> None:
     await _sign_in(app_client, pool, role)

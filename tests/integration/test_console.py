@@ -47,10 +47,12 @@ async def test_root_redirects_to_the_console(app_client: httpx.AsyncClient) -> N
 
 
 async def test_pages_need_a_session(app_client: httpx.AsyncClient) -> None:
+    """Each page sends a visitor without a session to sign in, and back to it afterwards."""
     for page in PAGES:
         answer = await app_client.get(page)
         assert answer.status_code == 303, page
-        assert answer.headers["location"] == "/ui/sign-in"
+        back = "" if page == "/ui" else "?next=" + page.replace("/", "%2F")
+        assert answer.headers["location"] == f"/ui/sign-in{back}"
 
 
 async def test_sign_in_sets_a_strict_httponly_cookie_without_the_secret(

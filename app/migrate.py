@@ -57,9 +57,11 @@ AUDIT_INSERT_COLUMNS = (
 # idempotency keys and ends console sessions. (Find every DELETE in app/sql and scheduler/
 # before adding one here.)
 APP_DELETES = ("apscheduler_jobs", "idempotency_keys", "console_sessions")
-# Tables whose rows the processes change in some columns only: a session is seen again.
-# (Find every UPDATE of the table in app/sql before adding a column here.)
+# Tables whose rows the processes change in some columns only: a token is revoked (never
+# renamed, re-roled or re-hashed), a session is seen again. (Find every UPDATE of the table in
+# app/sql before adding a column here.)
 APP_UPDATE_COLUMNS = {
+    "api_tokens": ("revoked_at",),
     "console_sessions": ("last_seen_at",),
 }
 # The functions the processes call that PUBLIC may not.

@@ -7,12 +7,13 @@ Each group reads its own prefix, so the variable names stay the flat ones operat
 from __future__ import annotations
 
 import enum
+import ipaddress
 import zoneinfo
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigurationError
 
@@ -36,6 +37,9 @@ def _with_password(url: SecretStr, password: SecretStr | None) -> SecretStr:
         host = f"{host}:{parts.port}"
     secret = quote(password.get_secret_value(), safe="")
     return SecretStr(urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}")))
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class LogFormat(enum.StrEnum):
@@ -235,14 +239,28 @@ class AuthSettings(BaseSettings):
 
 
 class ConsoleSettings(BaseSettings):
-    """The web console under /ui: its signed session cookie."""
+    """The web console under /ui: its sessions and sign-in."""
 
     model_config = _group("CONSOLE_")
 
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    # Signs the session cookie. Empty: a random key per process, so sessions end when the api
-    # restarts and are not shared between replicas; set it when running more than one.
+    # No longer used: sessions live in the database and the cookie carries a random id, so
+    # nothing is signed. Still accepted so that existing environments keep starting.
     secret_key: SecretStr = SecretStr("")
+    # Proxies whose X-Forwarded-For is believed when counting failed sign-ins per address:
+    # comma-separated addresses or CIDRs. Empty: the peer address is the client.
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in value.split(",")
+                if part.strip()
+            )
+        return value
 
 
 class Settings(BaseSettings):

@@ -32,7 +32,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # The audit log's tables: the processes read them and append entries (sealing, the purge and
 # checkpoints run as the owner, in its SECURITY DEFINER functions). Every other table of the
-# schema: SELECT, INSERT, UPDATE (a new migration's table is granted at the next migrate).
+# schema: SELECT, INSERT, UPDATE (a new migration's table is granted at the next migrate), UPDATE
+# limited to some columns for the tables of APP_UPDATE_COLUMNS.
 AUDIT_TABLES = (
     "audit_log",
     "audit_seals",
@@ -53,8 +54,16 @@ AUDIT_INSERT_COLUMNS = (
     "details",
 )
 # The only tables the processes delete from: APScheduler removes its job rows, the api expires
-# idempotency keys. (Find every DELETE in app/sql and scheduler/ before adding one here.)
-APP_DELETES = ("apscheduler_jobs", "idempotency_keys")
+# idempotency keys and ends console sessions. (Find every DELETE in app/sql and scheduler/
+# before adding one here.)
+APP_DELETES = ("apscheduler_jobs", "idempotency_keys", "console_sessions")
+# Tables whose rows the processes change in some columns only: a token is revoked (never
+# renamed, re-roled or re-hashed), a session is seen again. (Find every UPDATE of the table in
+# app/sql before adding a column here.)
+APP_UPDATE_COLUMNS = {
+    "api_tokens": ("revoked_at",),
+    "console_sessions": ("last_seen_at",),
+}
 # The functions the processes call that PUBLIC may not.
 APP_FUNCTIONS = ("audit_purge_batch()", "audit_lock_chain()")
 
@@ -158,6 +167,12 @@ def provision_app_role(conn: psycopg.Connection[Any], role: str, password: str |
             ident = sql.Identifier(table)
             if table in READ_ONLY_TABLES:
                 statements.append(sql.SQL("GRANT SELECT ON {} TO {}").format(ident, name))
+            elif table in APP_UPDATE_COLUMNS:
+                columns = sql.SQL(", ").join(map(sql.Identifier, APP_UPDATE_COLUMNS[table]))
+                statements.append(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(ident, name))
+                statements.append(
+                    sql.SQL("GRANT UPDATE ({}) ON {} TO {}").format(columns, ident, name)
+                )
             else:
                 statements.append(
                     sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(ident, name)

@@ -19,6 +19,7 @@ from app.automation.relay import relay_forever
 from app.config import Settings
 from app.console import install_console
 from app.db import create_pool
+from app.services.console_sessions import purge_sessions_forever
 from app.services.retention import purge_forever
 from broker import create_broker
 from broker.connection import BrokerConnection
@@ -45,6 +46,9 @@ def create_app(settings: Settings) -> FastAPI:
         background = [
             asyncio.create_task(relay_forever(app.state.pool, connection), name="relay"),
             asyncio.create_task(purge_forever(app.state.pool), name="audit-purge"),
+            asyncio.create_task(
+                purge_sessions_forever(app.state.pool), name="console-session-purge"
+            ),
         ]
         try:
             yield

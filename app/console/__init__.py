@@ -8,23 +8,25 @@ API's routes do, then renders; it decides nothing itself.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
-from app.console import rules, schedules
+from app.console import rules, schedules, sign_in
 from app.console.pages import CsrfRefused, SignInRequired, router
 from app.console.security import SecurityHeadersMiddleware
-from app.console.session import Signer
+from app.console.throttle import SignInThrottle
 
 STATIC_DIR = Path(__file__).with_name("static")
 
 
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Mount the console on `app`: pages under /ui, files under /ui/static, `/` -> /ui."""
-    app.state.console_signer = Signer(settings.console)
+    app.state.console_throttle = SignInThrottle()
+    app.include_router(sign_in.router)
     app.include_router(router)
     app.include_router(rules.router)
     app.include_router(schedules.router)
@@ -39,10 +41,18 @@ def install_console(app: FastAPI, settings: Settings) -> None:
 
 
 async def _to_sign_in(request: Request, exc: Exception) -> Response:
-    # An htmx request cannot follow a redirect into a full page; it is told to reload there.
+    # An htmx request cannot follow a redirect into a full page; it is told to reload there,
+    # coming back afterwards to the page it was made from.
     if request.headers.get("hx-request"):
-        return Response(status_code=401, headers={"HX-Redirect": "/ui/sign-in"})
-    return RedirectResponse("/ui/sign-in", status_code=303)
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+        page = f"{current.path}?{current.query}" if current.query else current.path
+        return Response(status_code=401, headers={"HX-Redirect": sign_in.sign_in_url(page)})
+    # A form's POST cannot be replayed after signing in: only a page comes back.
+    back: str | None = None
+    if request.method == "GET":
+        query = request.url.query
+        back = f"{request.url.path}?{query}" if query else request.url.path
+    return RedirectResponse(sign_in.sign_in_url(back), status_code=303)
 
 
 async def _csrf_refused(request: Request, exc: Exception) -> Response:

@@ -8,7 +8,6 @@ import functools
 import gettext
 import hmac
 import json
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,14 +25,7 @@ from app.api.auth import DEV_PRINCIPAL
 from app.api.errors import STATUS_BY_ERROR
 from app.automation import brake
 from app.automation.trigger import trigger_run
-from app.console.session import (
-    COOKIE,
-    CSRF_FIELD,
-    CSRF_HEADER,
-    LANGUAGE_COOKIE,
-    Session,
-    Signer,
-)
+from app.console.session import COOKIE, CSRF_FIELD, CSRF_HEADER, LANGUAGE_COOKIE
 from app.errors import AppError, ConflictError, InvalidInputError, PermissionDeniedError
 from app.i18n import LOCALES_DIR, SOURCE_LANGUAGE, languages
 from app.models import (
@@ -56,18 +48,17 @@ from app.repositories import jobs as job_repo
 from app.repositories import rules as rule_repo
 from app.repositories import runs as run_repo
 from app.repositories import stats as stats_repo
-from app.repositories import tokens as token_repo
 from app.repositories import versions as version_repo
 from app.services import jobs as job_service
 from app.services import review as review_service
 from app.services import versions as version_service
+from app.services.console_sessions import ConsoleSession, find_session
 from app.services.review import (
     QUEUE_ORDER,
     QueueCursor,
     ReviewFilter,
     SelectionOutcome,
 )
-from app.services.tokens import authenticate, hash_secret
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -112,7 +103,9 @@ class SignInRequired(Exception):  # noqa: N818 - a control-flow signal, not an e
 class Viewer:
     """Who is looking, in which language, with the session that carries the CSRF nonce."""
 
-    def __init__(self, request: Request, principal: Principal, session: Session | None) -> None:
+    def __init__(
+        self, request: Request, principal: Principal, session: ConsoleSession | None
+    ) -> None:
         self.request = request
         self.principal = principal
         self.session = session
@@ -139,23 +132,15 @@ def _language(request: Request) -> str:
     return known[0]
 
 
-def _signer(request: Request) -> Signer:
-    signer: Signer = request.app.state.console_signer
-    return signer
-
-
 async def viewer(request: Request) -> Viewer:
-    """The signed-in viewer; SignInRequired without a live session (or a revoked token)."""
-    session = _signer(request).read(request.cookies.get(COOKIE))
+    """The signed-in viewer; SignInRequired without a live session (unknown, expired, signed
+    out, or its token revoked)."""
+    session = await find_session(database_pool(request), request.cookies.get(COOKIE))
     if request.app.state.settings.auth.disabled:
         return Viewer(request, DEV_PRINCIPAL, session)
     if session is None:
         raise SignInRequired
-    async with request.app.state.pool.acquire() as conn:
-        row = await token_repo.get_active_token_by_hash(conn, session.token_hash)
-    if row is None:
-        raise SignInRequired
-    return Viewer(request, Principal(name=row["name"], role=Role(row["role"])), session)
+    return Viewer(request, session.principal, session)
 
 
 CurrentViewer = Annotated[Viewer, Depends(viewer)]
@@ -236,48 +221,6 @@ def database_pool(request: Request) -> Any:
 # --- signing in and out, language -------------------------------------------------------------
 
 
-@router.get("/sign-in")
-async def sign_in_page(request: Request) -> HTMLResponse:
-    nonce = secrets.token_urlsafe(24)
-    response = render(None, request, "sign_in.html", csrf=nonce, problem=None)
-    _set_cookie(request, response, PRE_CSRF_COOKIE, nonce, max_age=3600)
-    return response
-
-
-@router.post("/sign-in")
-async def sign_in(
-    request: Request,
-    token: Annotated[str, Form(max_length=500)],
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    expected = request.cookies.get(PRE_CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, csrf_token):
-        raise CsrfRefused
-    principal = await authenticate(database_pool(request), token.strip()) if token.strip() else None
-    if principal is None:
-        return render(
-            None,
-            request,
-            "sign_in.html",
-            status=401,
-            csrf=expected,
-            problem="That token is not valid (unknown or revoked).",
-        )
-    signer = _signer(request)
-    _, value = signer.new(hash_secret(token.strip()))
-    response = done("/ui")
-    _set_cookie(request, response, COOKIE, value, max_age=signer.max_age)
-    response.delete_cookie(PRE_CSRF_COOKIE, path="/ui")
-    return response
-
-
-@router.post("/sign-out")
-async def sign_out(who: Acting) -> Response:
-    response = done("/ui/sign-in")
-    response.delete_cookie(COOKIE, path="/ui")
-    return response
-
-
 @router.post("/language")
 async def choose_language(
     request: Request, language: Annotated[str, Form(max_length=10)], back: str = "/ui"
@@ -285,11 +228,11 @@ async def choose_language(
     # Changing the language changes nothing stored, so it needs no session or CSRF token.
     response = done(back if back.startswith("/ui") else "/ui")
     if language in languages():
-        _set_cookie(request, response, LANGUAGE_COOKIE, language, max_age=365 * 86400)
+        set_cookie(request, response, LANGUAGE_COOKIE, language, max_age=365 * 86400)
     return response
 
 
-def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
     response.set_cookie(
         name,
         value,

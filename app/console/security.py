@@ -1,4 +1,6 @@
-"""Headers every console response carries: a strict Content-Security-Policy and friends."""
+"""Headers every console response carries: a strict Content-Security-Policy and friends, and
+`Cache-Control: no-store` on pages and fragments (a shared or back-button cache never keeps a
+page someone signed in to see); the files under /ui/static stay cacheable."""
 
 from __future__ import annotations
 
@@ -16,10 +18,13 @@ HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+NO_STORE = (b"cache-control", b"no-store")
+STATIC_PREFIX = "/ui/static/"
 
 
 class SecurityHeadersMiddleware:
-    """Adds HEADERS to the responses of paths under /ui (the API keeps its own)."""
+    """Adds HEADERS (and NO_STORE but under /ui/static) to the responses of paths under /ui
+    (the API keeps its own)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -29,9 +34,16 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        added = HEADERS if str(scope["path"]).startswith(STATIC_PREFIX) else [*HEADERS, NO_STORE]
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                kept = [
+                    (key, value)
+                    for key, value in message.get("headers", [])
+                    if NO_STORE not in added or key.lower() != NO_STORE[0]
+                ]
+                message["headers"] = [*kept, *added]
             await send(message)
 
         await self.app(scope, receive, with_headers)

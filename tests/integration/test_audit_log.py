@@ -566,7 +566,8 @@ def test_migrate_creates_the_processes_role_and_grants_exactly_what_they_use(
         assert {"versions:SELECT", "versions:INSERT", "versions:UPDATE"} <= granted
         assert "versions:DELETE" not in granted
         deletes = {g.split(":")[0] for g in granted if g.endswith(":DELETE")}
-        assert deletes == {"apscheduler_jobs", "idempotency_keys"}
+        assert deletes == {"apscheduler_jobs", "idempotency_keys", "console_sessions"}
+        assert "api_tokens:UPDATE" not in granted  # only revoked_at (a column grant)
         assert not any(g.endswith(":TRUNCATE") for g in granted)
 
         asyncio.run(_grant_by_hand(owner_database_url, role))

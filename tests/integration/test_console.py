@@ -47,10 +47,12 @@ async def test_root_redirects_to_the_console(app_client: httpx.AsyncClient) -> N
 
 
 async def test_pages_need_a_session(app_client: httpx.AsyncClient) -> None:
+    """Each page sends a visitor without a session to sign in, and back to it afterwards."""
     for page in PAGES:
         answer = await app_client.get(page)
         assert answer.status_code == 303, page
-        assert answer.headers["location"] == "/ui/sign-in"
+        back = "" if page == "/ui" else "?next=" + page.replace("/", "%2F")
+        assert answer.headers["location"] == f"/ui/sign-in{back}"
 
 
 async def test_sign_in_sets_a_strict_httponly_cookie_without_the_secret(
@@ -150,6 +152,24 @@ async def test_every_page_has_a_strict_csp(app_client: httpx.AsyncClient, pool: 
         assert "script-src 'self'" in csp
         assert "unsafe-inline" not in csp
         assert "unsafe-eval" not in csp
+
+
+async def test_console_pages_and_fragments_are_never_stored(
+    app_client: httpx.AsyncClient, pool: Pool
+) -> None:
+    """Every page and fragment under /ui says no-store; a static file under /ui/static not."""
+    form = await app_client.get("/ui/sign-in")
+    assert form.headers["cache-control"] == "no-store"
+    await _sign_in(app_client, pool, Role.VIEWER)
+    for url in ["/ui", "/ui/runs", "/ui/audit", "/ui/review", "/ui/rules", "/ui/schedules"]:
+        answer = await app_client.get(url)
+        assert answer.status_code == 200, url
+        assert answer.headers["cache-control"] == "no-store", url
+    fragment = await app_client.get("/ui/runs", headers={"HX-Request": "true"})
+    assert fragment.headers["cache-control"] == "no-store"
+    static = await app_client.get("/ui/static/console.js")
+    assert static.status_code == 200
+    assert "no-store" not in static.headers.get("cache-control", "")
 
 
 @pytest.mark.parametrize("role", list(Role))

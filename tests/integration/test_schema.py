@@ -1,4 +1,5 @@
-"""The schema: created by migrations, idempotent, append-only audit, a pending-only index."""
+"""The schema: created by migrations, idempotent, append-only audit, a pending-only index,
+and what the processes' role may change in tokens and sessions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import asyncpg
 import pytest
 
 from app.config import DatabaseSettings
+from app.db import create_pool
 from app.migrate import migrate
+from app.models import Role
+from app.services.tokens import authenticate, create_token, revoke_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,3 +97,39 @@ async def test_a_pending_scan_uses_the_pending_only_index(database_url):
     finally:
         await conn.close()
     assert "versions_pending_idx" in plan
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE api_tokens SET role = 'admin'",
+        "UPDATE api_tokens SET token_hash = '\\x00'::bytea",
+        "UPDATE api_tokens SET name = 'someone-else'",
+        "UPDATE console_sessions SET role = 'admin'",
+        "UPDATE console_sessions SET expires_at = now() + interval '1 year'",
+    ],
+)
+async def test_the_processes_role_cannot_rewrite_tokens_or_sessions(
+    database_url: str, statement: str
+) -> None:
+    """As DATABASE_URL's role, changing a token's role, hash or name is refused."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_the_processes_role_still_creates_and_revokes_tokens(database_url: str) -> None:
+    """As DATABASE_URL's role, a token is created (as `tasktracker token create` does), and
+    revoked."""
+    pool = await create_pool(DatabaseSettings(url=database_url), "tests")
+    try:
+        new = await create_token(pool, "grants-check", Role.VIEWER, "cli")
+        assert await authenticate(pool, new.secret) is not None
+        revoked = await revoke_token(pool, "grants-check", "cli")
+        assert revoked.revoked_at is not None
+        assert await authenticate(pool, new.secret) is None
+    finally:
+        await pool.close()

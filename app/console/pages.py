@@ -19,6 +19,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as FastApiPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from app.api.auth import DEV_PRINCIPAL
@@ -705,8 +707,10 @@ def _excerpt(version: Version) -> Excerpt:
     return Excerpt(whole[:SNAPSHOT_EXCERPT], len(whole))
 
 
-def _short_json(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+def _short_json(value: Any) -> Markup:
+    """Jinja's `tojson` (HTML-safe: <, >, & and ' as \\u escapes), cut to VALUE_EXCERPT."""
+    text = htmlsafe_json_dumps(value)
+    # A slice of Markup stays Markup, and "…" is added escaped: nothing unescaped gets in.
     return text if len(text) <= VALUE_EXCERPT else text[: VALUE_EXCERPT - 1] + "…"
 
 

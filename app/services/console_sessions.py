@@ -8,20 +8,20 @@ session at once, wherever the cookie is replayed from.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 
 from app.db import Pool
+from app.i18n import N_
 from app.logging import context
 from app.models import Principal, Role
 from app.repositories import console_sessions as session_repo
+from app.services.retention import every_hour
 
 logger = logging.getLogger(__name__)
 
-PURGE_INTERVAL_SECONDS = 3600
 # An id a browser could send: token_urlsafe(32) is 43 characters; refuse anything far off.
 MAX_SESSION_ID_LENGTH = 100
 
@@ -83,10 +83,10 @@ async def purge_expired_sessions(pool: Pool) -> int:
 
 
 async def purge_sessions_forever(pool: Pool) -> None:
-    """Purge at start and then hourly, until cancelled; a failed round is tried again."""
-    while True:
-        try:
-            await purge_expired_sessions(pool)
-        except Exception:  # the purge must outlive a database restart
-            logger.warning("Console session purge failed; trying again later", exc_info=True)
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+    """The expired sessions' purge at start and then hourly, until cancelled."""
+    await every_hour(
+        purge_expired_sessions,
+        pool,
+        logger,
+        N_("Console session purge failed; trying again later"),
+    )

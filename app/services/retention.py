@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from app.db import Pool
+from app.i18n import N_
 from app.logging import context
 from app.repositories import audit
 
@@ -40,10 +42,20 @@ async def purge_expired_audit_entries(pool: Pool) -> int:
 
 
 async def purge_forever(pool: Pool) -> None:
-    """Purge at start and then hourly, until cancelled; a failed round is tried again."""
+    """The audit purge at start and then hourly, until cancelled."""
+    await every_hour(
+        purge_expired_audit_entries, pool, logger, N_("Audit purge failed; trying again later")
+    )
+
+
+async def every_hour(
+    purge: Callable[[Pool], Awaitable[object]], pool: Pool, log: logging.Logger, failed: str
+) -> None:
+    """Run `purge` at start and then hourly, until cancelled; a failed round is logged as
+    `failed` (a catalogued message) and tried again at the next."""
     while True:
         try:
-            await purge_expired_audit_entries(pool)
+            await purge(pool)
         except Exception:  # the purge must outlive a database restart
-            logger.warning("Audit purge failed; trying again later", exc_info=True)
+            log.warning(failed, exc_info=True)
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)

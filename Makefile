@@ -31,10 +31,7 @@ migrate: install services  ## the schema migrated as the owner, the processes' r
 	$(BIN)/tasktracker migrate
 
 run: migrate  ## the API, a worker and the scheduler in the foreground until Ctrl-C
-	@trap 'kill $$worker $$scheduler 2>/dev/null; wait $$worker $$scheduler' EXIT; \
-	$(BIN)/tasktracker worker & worker=$$!; \
-	$(BIN)/tasktracker scheduler & scheduler=$$!; \
-	$(BIN)/tasktracker api
+	@scripts/run.sh $(BIN)
 
 test: install services browser  ## the whole test suite, against real PostgreSQL and RabbitMQ
 	$(BIN)/pytest

@@ -23,7 +23,9 @@ browser:  ## Debian's Chromium for the browser tests (tests/browser), installed 
 
 # Two database roles, as in production (docs/operations.md, Database roles): migrate connects as
 # the owner and creates the processes' role, which the api, worker and scheduler connect as.
-# Set DATABASE_URL and MIGRATE_DATABASE_URL in the environment to use others.
+# The defaults are .env.example's (DATABASE_URL's is also the code's); make sets these two itself,
+# so only the environment overrides them for make run (README, Quick start), as it does
+# RABBITMQ_URL, RABBITMQ_QUEUE and API_PORT (8000), which the processes read themselves.
 migrate run: export MIGRATE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/tasktracker
 migrate run: export DATABASE_URL ?= postgresql://tasktracker:tasktracker-local@127.0.0.1:5432/tasktracker
 
@@ -31,10 +33,7 @@ migrate: install services  ## the schema migrated as the owner, the processes' r
 	$(BIN)/tasktracker migrate
 
 run: migrate  ## the API, a worker and the scheduler in the foreground until Ctrl-C
-	@trap 'kill $$worker $$scheduler 2>/dev/null; wait $$worker $$scheduler' EXIT; \
-	$(BIN)/tasktracker worker & worker=$$!; \
-	$(BIN)/tasktracker scheduler & scheduler=$$!; \
-	$(BIN)/tasktracker api
+	@scripts/run.sh $(BIN)
 
 test: install services browser  ## the whole test suite, against real PostgreSQL and RabbitMQ
 	$(BIN)/pytest

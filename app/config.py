@@ -96,7 +96,12 @@ class DatabaseSettings(_PostgresConnection):
 
     model_config = _group("DATABASE_")
 
-    url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/tasktracker")
+    # The processes' own role on the local server, as `make run` provisions it and as
+    # .env.example lists it (README, Configuration): not the superuser, whom the audit log's
+    # privileges do not bind.
+    url: SecretStr = SecretStr(
+        "postgresql://tasktracker:tasktracker-local@127.0.0.1:5432/tasktracker"
+    )
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=100)
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)

@@ -49,7 +49,8 @@ def _admin(statement: sql.Composable) -> None:
         conn.execute(statement)
 
 
-def _drop(name: str) -> None:
+def drop_database(name: str) -> None:
+    """Drop the database `name` if it exists, ending its sessions."""
     _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -64,7 +65,7 @@ def template_database() -> Iterator[str]:
     name = f"tt_template_{uuid.uuid4().hex[:12]}"
     migrate_as_owner(with_database(ADMIN_URL, name))  # creates it
     yield name
-    _drop(name)
+    drop_database(name)
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def owner_database_url(template_database: str) -> Iterator[str]:
         )
     )
     yield with_database(ADMIN_URL, name)
-    _drop(name)
+    drop_database(name)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ def trigger(settings, *args: str) -> subprocess.CompletedProcess[str]:
         "DATABASE_URL": settings.database.url.get_secret_value(),
         "RABBITMQ_URL": AMQP_URL,
         "RABBITMQ_QUEUE": settings.broker.queue,
+        "LOG_LEVEL": "DEBUG",
     }
     return subprocess.run(  # noqa: S603 - our own console script
         [TASKTRACKER, "trigger", *args],
@@ -61,3 +62,16 @@ async def test_trigger_wait_prints_the_finished_run_and_audits_the_cli(
             "SELECT DISTINCT actor FROM audit_log WHERE action = 'run.trigger'"
         )
     assert [a["actor"] for a in actors] == ["cli"]
+
+
+async def test_trigger_wait_keeps_its_logs_off_stdout(settings, start_worker):
+    """`trigger --wait` at LOG_LEVEL=DEBUG: stdout holds only the run's field/value lines; its
+    log lines (the RabbitMQ connection) and progress are on stderr."""
+    worker = start_worker()
+    await worker.ready()
+    result = await asyncio.to_thread(trigger, settings, "--wait")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert all(len(row) == 2 for row in rows), result.stdout
+    assert dict(rows)["state"] == "COMPLETED"
+    assert "Connected to RabbitMQ" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import asyncpg
 import pytest
 
 from app.services.tokens import hash_secret
+from tests.conftest import AMQP_URL
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -248,3 +250,50 @@ def test_the_broker_password_never_reaches_the_logs(database_url):
     output = "".join(lines) + rest
     assert "RabbitMQ unreachable" in output
     assert "sup3rsecret" not in output
+
+
+# A log line as app/logging.py writes it (text format).
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate"],
+        ["token", "list"],
+        ["rules", "list"],
+        ["rules", "export"],
+        ["runs", "list"],
+        ["jobs", "list"],
+        ["audit", "verify"],
+        ["doctor"],
+    ],
+)
+def test_commands_log_to_stderr_and_keep_stdout_for_their_output(database_url, args):
+    """With LOG_LEVEL=DEBUG, a command's log lines are on stderr, none on stdout."""
+    result = run(database_url, *args, LOG_LEVEL="DEBUG", RABBITMQ_URL=AMQP_URL)
+    assert not [line for line in result.stdout.splitlines() if LOG_LINE.match(line)]
+    if args == ["migrate"]:
+        assert result.returncode == 0, result.stderr
+        assert any(LOG_LINE.match(line) for line in result.stderr.splitlines())
+
+
+def test_token_create_without_its_database_fails_loudly(database_url):
+    """Against a database that does not exist, `token create` prints nothing on stdout, says
+    why on stderr and exits 1, so `TOKEN=$(...)` fails under `set -e` instead of being empty."""
+    missing = database_url.rsplit("/", 1)[0] + "/tt_missing_" + "0" * 12
+    result = run(missing, "token", "create", "--name", "alice", "--role", "admin")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "does not exist" in result.stderr
+    script = f'set -e; TOKEN=$("{TASKTRACKER}" token create --name a); echo "got $TOKEN"'
+    shell = subprocess.run(  # noqa: S603 - our own console script, in bash as people run it
+        ["bash", "-c", script],  # noqa: S607 - bash from PATH
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": missing},
+        timeout=60,
+        check=False,
+    )
+    assert shell.returncode == 1
+    assert "got" not in shell.stdout

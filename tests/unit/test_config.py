@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from app.config import load_settings
 from app.errors import ConfigurationError
+
+ROOT = Path(__file__).parents[2]
 
 
 def test_defaults_are_safe_for_local_use(monkeypatch, tmp_path):
@@ -91,4 +95,29 @@ def test_an_empty_password_leaves_the_url_alone(monkeypatch, tmp_path):
     (tmp_path / ".env").write_text("RABBITMQ_PASSWORD=\nDATABASE_PASSWORD=\n")
     settings = load_settings()
     assert settings.broker.url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/"
-    assert settings.database.url.get_secret_value().startswith("postgresql://postgres@127.0.0.1")
+    assert settings.database.url.get_secret_value().startswith(
+        "postgresql://tasktracker:tasktracker-local@127.0.0.1"
+    )
+
+
+def _assignments(text: str, pattern: str) -> dict[str, str]:
+    return {m.group(1): m.group(2).strip() for m in re.finditer(pattern, text, re.MULTILINE)}
+
+
+def test_the_code_env_example_and_make_run_share_the_database_defaults(monkeypatch, tmp_path):
+    """DATABASE_URL defaults to the processes' own role (not the superuser) alike in the code,
+    .env.example and the Makefile; MIGRATE_DATABASE_URL to the same owner in the last two."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    code = load_settings().database.url.get_secret_value()
+    example = _assignments((ROOT / ".env.example").read_text(), r"^(\w+)=(.*)$")
+    make = _assignments((ROOT / "Makefile").read_text(), r"^migrate run: export (\w+) \?= (.*)$")
+    assert urlsplit(code).username not in ("postgres", None)
+    assert code == example["DATABASE_URL"] == make["DATABASE_URL"]
+    assert example["MIGRATE_DATABASE_URL"] == make["MIGRATE_DATABASE_URL"]
+    owner, processes = urlsplit(make["MIGRATE_DATABASE_URL"]), urlsplit(code)
+    assert (owner.hostname, owner.port, owner.path) == (
+        processes.hostname,
+        processes.port,
+        processes.path,
+    )

@@ -30,6 +30,7 @@ from app.repositories import doctor as doctor_repo
 from app.repositories import jobs as job_repo
 from app.repositories import rules as rule_repo
 from app.repositories import versions as version_repo
+from app.rules.ruleset import to_evaluate
 
 
 class Status(enum.StrEnum):
@@ -377,7 +378,7 @@ class _Doctor:
         try:
             decided = await doctor_repo.count_decidable_versions(
                 conn,
-                [rule.to_evaluate() for rule in rules],
+                [to_evaluate(rule) for rule in rules],
                 dt.datetime.now(dt.UTC),
                 int(COUNT_STATEMENT_SECONDS * 1000),
             )

@@ -14,6 +14,7 @@ from app.repositories import versions as version_repo
 from app.rules.compiler import RuleToEvaluate, evaluation_order
 from app.rules.evaluator import VersionFacts, evaluate, leaf_operand
 from app.rules.models import AllOf, AnyOf, Condition, Leaf, Not
+from app.rules.ruleset import to_evaluate
 
 _OUTCOME = {True: "true", False: "false", None: "unknown"}
 
@@ -72,7 +73,7 @@ async def explain_version(pool: Pool, version_id: int) -> Explanation:
     says what the enabled rules would make of it today; `decided_by` tells what did."""
     async with pool.acquire() as conn:
         version = await version_repo.get_version(conn, version_id)
-        rules = [rule.to_evaluate() for rule in await rule_repo.list_enabled_rules(conn)]
+        rules = [to_evaluate(rule) for rule in await rule_repo.list_enabled_rules(conn)]
     return explain(version, rules, dt.datetime.now(dt.UTC))
 
 

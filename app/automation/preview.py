@@ -26,6 +26,7 @@ from app.rules.compiler import (
     evaluation_order,
 )
 from app.rules.models import RuleBody
+from app.rules.ruleset import to_evaluate
 from app.sql import queries
 
 # An unsaved rule sorts after every saved rule of its priority, as it would once created.
@@ -106,7 +107,7 @@ async def _preview(
             if stored.deleted_at is not None:
                 raise ConflictError(f"rule {known} was deleted")
         if rule_id is not None:
-            candidate = stored.to_evaluate()
+            candidate = to_evaluate(stored)
         else:
             assert body is not None  # noqa: S101 - one of the two, checked by the route
             candidate = RuleToEvaluate(
@@ -118,7 +119,7 @@ async def _preview(
                 conditions=body.conditions,
             )
         rules = evaluation_order(
-            [r for r in (rule.to_evaluate() for rule in enabled) if r.id != candidate.id]
+            [r for r in (to_evaluate(rule) for rule in enabled) if r.id != candidate.id]
             + [candidate]
         )
         position = rules.index(candidate) + 1

@@ -18,6 +18,7 @@ from app.models import EntityType, Explanation, Version, VersionStatus
 from app.repositories import rules as rule_repo
 from app.repositories import versions as version_repo
 from app.rules.compiler import RuleToEvaluate
+from app.rules.ruleset import to_evaluate
 from app.services import versions as version_service
 from app.services.versions import PersonAction
 
@@ -132,7 +133,7 @@ async def review_queue(
         versions = versions[:limit]
         entities = list(dict.fromkeys((v.entity_type.value, v.entity_id) for v in versions))
         approved = await version_repo.get_latest_approved_versions(conn, entities)
-        rules = [rule.to_evaluate() for rule in await rule_repo.list_enabled_rules(conn)]
+        rules = [to_evaluate(rule) for rule in await rule_repo.list_enabled_rules(conn)]
     at = dt.datetime.now(dt.UTC)
     items = [
         _item(version, approved.get((version.entity_type.value, version.entity_id)), rules, at)
@@ -150,7 +151,7 @@ async def review_item(pool: Pool, version_id: int) -> ReviewItem:
         approved = await version_repo.get_latest_approved_versions(
             conn, [(version.entity_type.value, version.entity_id)]
         )
-        rules = [rule.to_evaluate() for rule in await rule_repo.list_enabled_rules(conn)]
+        rules = [to_evaluate(rule) for rule in await rule_repo.list_enabled_rules(conn)]
     base = approved.get((version.entity_type.value, version.entity_id))
     return _item(version, base, rules, dt.datetime.now(dt.UTC))
 

@@ -16,6 +16,7 @@ from app.models import Role
 from app.repositories import rules as rule_repo
 from app.rules.compiler import evaluation_order
 from app.rules.evaluator import VersionFacts, deciding_rule
+from app.rules.ruleset import to_evaluate
 from app.services.retention import purge_expired_audit_entries
 from tests.conftest import connect_db
 
@@ -115,8 +116,8 @@ async def test_preview_counts_matches_shadowing_and_samples_like_a_run(app_clien
 
     # The reference evaluator, over the same rules, agrees version by version.
     async with pool.acquire() as conn:
-        rules = [r.to_evaluate() for r in await rule_repo.list_enabled_rules(conn)]
-        rules.append((await rule_repo.get_rule(conn, stored["id"])).to_evaluate())
+        rules = [to_evaluate(r) for r in await rule_repo.list_enabled_rules(conn)]
+        rules.append(to_evaluate(await rule_repo.get_rule(conn, stored["id"])))
         rows = await conn.fetch("SELECT * FROM versions WHERE status = 'pending' ORDER BY id")
     now = dt.datetime.now(dt.UTC)
     decided_by_candidate = [

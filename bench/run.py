@@ -48,6 +48,7 @@ import aio_pika
 import asyncpg
 import httpx
 
+from app.audit.verify import verify_chain
 from app.config import DatabaseSettings
 from app.db import connect, with_database
 from app.migrate import migrate
@@ -59,7 +60,6 @@ from app.rules.compiler import (
     rules_from_snapshot,
 )
 from app.rules.evaluator import VersionFacts, deciding_rule
-from app.services.audit_verify import verify_chain
 from bench.dataset import RULES, load_versions
 from bench.rulesets import generated_rules
 

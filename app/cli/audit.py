@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from app.audit.report import VerifyReport, summary_lines
+from app.audit.verify import verify_chain
 from app.cli.common import JsonOutput, cli, run, settings
 from app.db import connect
-from app.services.audit_verify import VerifyReport, summary_lines, verify_chain
 
 audit = typer.Typer(help="The audit log: verify its hash chain.", no_args_is_help=True)
 cli.add_typer(audit, name="audit")

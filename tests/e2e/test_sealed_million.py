@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from app.services.audit_verify import verify_chain
+from app.audit.verify import verify_chain
 from bench.dataset import RULES
 from tests.conftest import connect_db
 from tests.e2e.conftest import is_final, load_generated_versions, publisher_ready, wait_for_run

@@ -18,11 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from app.audit.report import ProblemKind, VerifyReport
+from app.audit.verify import verify_chain
 from app.config import DatabaseSettings
 from app.migrate import migrate
 from app.models import Role
 from app.repositories import audit as audit_repo
-from app.services.audit_verify import ProblemKind, VerifyReport, verify_chain
 from app.services.retention import purge_expired_audit_entries
 from tests.conftest import APP_ROLE, connect_db
 

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
+from app.audit.verify import verify_chain
 from app.automation import brake
 from app.automation.executor import RunExecutor
 from app.config import AutomationSettings
-from app.services.audit_verify import verify_chain
 from tests.e2e.conftest import load_generated_versions
 
 pytestmark = pytest.mark.timeout(60)

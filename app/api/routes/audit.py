@@ -11,9 +11,10 @@ from fastapi import APIRouter, Query
 from app.api.auth import GuardedRoute, requires
 from app.api.deps import Cursor, DbPool, Limit
 from app.api.pagination import decode_cursor, encode_cursor
+from app.audit.report import summary_lines
+from app.audit.verify import verify_chain
 from app.models import AuditEntry, Page, Role
 from app.repositories import audit
-from app.services.audit_verify import summary_lines, verify_chain
 from app.validation import StorableText
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)

@@ -3,7 +3,7 @@ an owner's function that deletes only expired seals in bounded batches, no sessi
 that opens the log.
 
 The canonical form hashed here is documented in docs/audit.md and recomputed, independently,
-by app/services/audit_verify.py: change one and the other together.
+by app/audit/canonical.py: change one and the other together.
 
 Revision ID: 0006
 Revises: 0005

@@ -128,65 +128,79 @@ def provision_app_role(conn: psycopg.Connection[Any], role: str, password: str |
     with conn.transaction():
         # One migrate at a time provisions (two racing CREATE ROLEs would fail one of them).
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('tasktracker.provision', 0))")
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
-            create = sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role))
-            if password:
-                create = sql.SQL("{} PASSWORD {}").format(create, sql.Literal(password))
-            try:
-                with conn.transaction():  # a savepoint: a migrate of another database may race
-                    conn.execute(create)
-            except psycopg.errors.DuplicateObject:
-                pass
-            else:
-                logger.info(
-                    "Created the database role of the processes", extra={"context": {"role": role}}
-                )
-        name = sql.Identifier(role)
-        schema = conn.execute("SELECT current_schema()").fetchone()
-        assert schema is not None  # noqa: S101 - every session has one
-        here = sql.Identifier(schema[0])
-        database = sql.Identifier(conn.info.dbname)
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT c.relname FROM pg_class AS c"
-                " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v')"
-                " ORDER BY c.relname"
-            )
-        ]
-        statements = [
-            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, name),
-            sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(here, name),
-            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(here, name),
-            sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(here, name),
-            sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(here, name),
-            sql.SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {} FROM {}").format(here, name),
-        ]
-        for table in tables:
-            ident = sql.Identifier(table)
-            if table in READ_ONLY_TABLES:
-                statements.append(sql.SQL("GRANT SELECT ON {} TO {}").format(ident, name))
-            elif table in APP_UPDATE_COLUMNS:
-                columns = sql.SQL(", ").join(map(sql.Identifier, APP_UPDATE_COLUMNS[table]))
-                statements.append(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(ident, name))
-                statements.append(
-                    sql.SQL("GRANT UPDATE ({}) ON {} TO {}").format(columns, ident, name)
-                )
-            else:
-                statements.append(
-                    sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(ident, name)
-                )
-            if table in APP_DELETES:
-                statements.append(sql.SQL("GRANT DELETE ON {} TO {}").format(ident, name))
-        statements.append(
-            sql.SQL("GRANT INSERT ({}) ON audit_log TO {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, AUDIT_INSERT_COLUMNS)), name
-            )
-        )
-        statements.extend(
-            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(function), name)
-            for function in APP_FUNCTIONS
-        )
-        for statement in statements:
+        _create_role(conn, role, password)
+        for statement in _grant_statements(conn, sql.Identifier(role)):
             conn.execute(statement)
+
+
+def _create_role(conn: psycopg.Connection[Any], role: str, password: str | None) -> None:
+    """CREATE ROLE `role` LOGIN (with `password`) unless it exists."""
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+        create = sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role))
+        if password:
+            create = sql.SQL("{} PASSWORD {}").format(create, sql.Literal(password))
+        try:
+            with conn.transaction():  # a savepoint: a migrate of another database may race
+                conn.execute(create)
+        except psycopg.errors.DuplicateObject:
+            pass
+        else:
+            logger.info(
+                "Created the database role of the processes", extra={"context": {"role": role}}
+            )
+
+
+def _grant_statements(conn: psycopg.Connection[Any], name: sql.Identifier) -> list[sql.Composed]:
+    """Revoke everything from the role `name`, then grant what the processes use: the database,
+    the schema, each table of the current schema, the audit log's columns and the functions."""
+    schema = conn.execute("SELECT current_schema()").fetchone()
+    assert schema is not None  # noqa: S101 - every session has one
+    here = sql.Identifier(schema[0])
+    database = sql.Identifier(conn.info.dbname)
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT c.relname FROM pg_class AS c"
+            " JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v')"
+            " ORDER BY c.relname"
+        )
+    ]
+    statements = [
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, name),
+        sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(here, name),
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(here, name),
+        sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(here, name),
+        sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(here, name),
+        sql.SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {} FROM {}").format(here, name),
+    ]
+    for table in tables:
+        statements += _table_grants(table, name)
+    statements.append(
+        sql.SQL("GRANT INSERT ({}) ON audit_log TO {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, AUDIT_INSERT_COLUMNS)), name
+        )
+    )
+    statements.extend(
+        sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(function), name)
+        for function in APP_FUNCTIONS
+    )
+    return statements
+
+
+def _table_grants(table: str, name: sql.Identifier) -> list[sql.Composed]:
+    """What the processes may do with one table (READ_ONLY_TABLES, APP_UPDATE_COLUMNS,
+    APP_DELETES; any other: SELECT, INSERT, UPDATE)."""
+    statements = []
+    ident = sql.Identifier(table)
+    if table in READ_ONLY_TABLES:
+        statements.append(sql.SQL("GRANT SELECT ON {} TO {}").format(ident, name))
+    elif table in APP_UPDATE_COLUMNS:
+        columns = sql.SQL(", ").join(map(sql.Identifier, APP_UPDATE_COLUMNS[table]))
+        statements.append(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(ident, name))
+        statements.append(sql.SQL("GRANT UPDATE ({}) ON {} TO {}").format(columns, ident, name))
+    else:
+        statements.append(sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(ident, name))
+    if table in APP_DELETES:
+        statements.append(sql.SQL("GRANT DELETE ON {} TO {}").format(ident, name))
+    return statements

@@ -29,6 +29,7 @@ from app.doctor import (
     Status,
     run_checks,
 )
+from app.repositories import doctor as doctor_repo
 from tests.conftest import AMQP_URL, APP_ROLE, connect_db
 
 pytestmark = pytest.mark.timeout(60)
@@ -115,6 +116,21 @@ async def test_a_fresh_install_with_nothing_running_fails_only_on_the_processes(
     assert checks[ROLE].detail == (
         f"{APP_ROLE}: not the owner, reads and appends to the audit log only"
     )
+
+
+async def test_one_pass_reads_the_job_registrations_once(settings, monkeypatch):
+    """The jobs, cron and time-zone checks share one read of the job registrations."""
+    reads = []
+    read = doctor_repo.list_job_registrations
+
+    async def counted(conn):
+        reads.append(conn)
+        return await read(conn)
+
+    monkeypatch.setattr(doctor_repo, "list_job_registrations", counted)
+    checks = await doctor(settings)
+    assert len(reads) == 1
+    assert checks[CRON].status is Status.OK
 
 
 async def test_the_processes_connecting_as_a_superuser_or_the_owner_is_a_warning(

@@ -21,8 +21,8 @@ from app.console.viewer import (
     AdminViewer,
     CurrentViewer,
     Viewer,
+    allowed,
     database_pool,
-    role_denied,
 )
 from app.errors import ConflictError, InvalidInputError
 from app.models import JobBody, JobIn, JobState, JobTask, JobView, Role
@@ -228,8 +228,7 @@ async def schedule_action(who: Acting, job_id: str, verb: str) -> Response:
     pool = database_pool(who.request)
     actor = who.principal.actor
     needed = Role.ADMIN if verb == "delete" else Role.OPERATOR
-    if not who.can(needed):
-        raise role_denied(needed, who)
+    allowed(needed, who)
     if verb == "pause":
         await job_service.set_job_enabled(pool, job_id, actor, enabled=False)
     elif verb == "resume":

@@ -88,26 +88,29 @@ def role_denied(role: Role, who: Viewer) -> PermissionDeniedError:
     )
 
 
+def allowed(role: Role, who: Viewer) -> Viewer:
+    """`who`, when they have `role`; else the API's words for a 403, raised."""
+    if not who.can(role):
+        raise role_denied(role, who)
+    return who
+
+
 def viewing_as(role: Role) -> Callable[[Viewer], Awaitable[Viewer]]:
     """A dependency: the viewer, who must have `role` (else the route's refused page)."""
 
-    async def allowed(who: CurrentViewer) -> Viewer:
-        if not who.can(role):
-            raise role_denied(role, who)
-        return who
+    async def viewing(who: CurrentViewer) -> Viewer:
+        return allowed(role, who)
 
-    return allowed
+    return viewing
 
 
 def acting_as(role: Role) -> Callable[[Viewer], Awaitable[Viewer]]:
     """A dependency: the CSRF-checked viewer, who must have `role` (else the refused page)."""
 
-    async def allowed(who: Acting) -> Viewer:
-        if not who.can(role):
-            raise role_denied(role, who)
-        return who
+    async def acting(who: Acting) -> Viewer:
+        return allowed(role, who)
 
-    return allowed
+    return acting
 
 
 # A too-low role raises the API's PermissionDeniedError: the route's `refusing` dependency

@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from app.api import create_app
 from app.config import AuthSettings, BrokerSettings, DatabaseSettings, Settings, load_settings
 from app.db import Pool, connect, create_pool, with_database
 from app.migrate import migrate
 from app.models import Role
 from app.services.tokens import create_token
+from app.web.app import create_app
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # The processes' role (SPEC section 3, least privilege): `migrate` runs as ADMIN_URL's role (the

@@ -23,7 +23,7 @@ def api(
     """Serve the HTTP API until interrupted."""
     import uvicorn  # noqa: PLC0415 - only the servers need it
 
-    from app.api import create_app  # noqa: PLC0415 - keeps the other commands light
+    from app.web.app import create_app  # noqa: PLC0415 - keeps the other commands light
 
     loaded = settings(server=True)
     uvicorn.run(
@@ -57,7 +57,7 @@ async def serve_dev(loaded: Settings, host: str, port: int) -> None:
     """The api, a worker and a scheduler in one event loop; Ctrl-C stops all three."""
     import uvicorn  # noqa: PLC0415
 
-    from app.api import create_app  # noqa: PLC0415
+    from app.web.app import create_app  # noqa: PLC0415
     from broker.worker import serve_worker  # noqa: PLC0415
     from scheduler.daemon import serve_scheduler  # noqa: PLC0415
 

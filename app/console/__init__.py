@@ -2,7 +2,9 @@
 
 `install_console(app, settings)` mounts the pages, their static files and the `/` redirect.
 A route handler here reads through repositories and acts through services, exactly as the
-API's routes do, then renders; it decides nothing itself.
+API's routes do, then renders; it decides nothing itself. The kernel: language (gettext),
+viewer (sessions, CSRF, role dependencies), render (templates), refusal (the refused page);
+one module per page: sign_in, overview, runs, audit, review, rules, schedules.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
-from app.console import rules, schedules, sign_in
-from app.console.pages import CsrfRefused, SignInRequired, router
+from app.console import audit, overview, review, rules, runs, schedules, sign_in
+from app.console.refusal import Refused, answer_refused
 from app.console.security import SecurityHeadersMiddleware
 from app.console.throttle import SignInThrottle
+from app.console.viewer import CsrfRefused, SignInRequired
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -26,14 +29,13 @@ STATIC_DIR = Path(__file__).with_name("static")
 def install_console(app: FastAPI, settings: Settings) -> None:
     """Mount the console on `app`: pages under /ui, files under /ui/static, `/` -> /ui."""
     app.state.console_throttle = SignInThrottle()
-    app.include_router(sign_in.router)
-    app.include_router(router)
-    app.include_router(rules.router)
-    app.include_router(schedules.router)
+    for page in (sign_in, overview, runs, audit, review, rules, schedules):
+        app.include_router(page.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
+    app.add_exception_handler(Refused, answer_refused)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -16,20 +16,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.routes.rules import preview_slots
 from app.automation.preview import preview_rule
 from app.console import rule_form
-from app.console.pages import (
+from app.console.refusal import refusing
+from app.console.render import done, render
+from app.console.rule_form import DraftNode, Problem
+from app.console.viewer import (
     Acting,
+    ActingAdmin,
+    AdminViewer,
     CurrentViewer,
     Viewer,
     database_pool,
-    done,
-    refused,
-    render,
-    role_denied,
 )
-from app.console.rule_form import DraftNode, Problem
 from app.errors import AppError
 from app.models import AuditEntry, PreviewAnswer, Role, Rule, RunState, RunView
 from app.repositories import audit as audit_repo
@@ -41,6 +40,7 @@ from app.services import rules as rule_service
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
+RULES = "/ui/rules"
 REVISIONS_SHOWN = 100
 SNAPSHOT_FIELDS = ("name", "description", "enabled", "priority", "action")
 BLANK = {"name": "", "description": "", "priority": "50", "action": "approve", "enabled": True}
@@ -95,7 +95,7 @@ async def _preview(
             body=body,
             rule_id=stored,
             timeout_seconds=request.app.state.settings.api.preview_timeout_seconds,
-            slots=preview_slots(request),
+            slots=request.app.state.preview_slots,
             replacing=replacing,
         )
     except AppError as exc:
@@ -177,12 +177,10 @@ async def _judged_editor(
     )
 
 
-@router.get("/rules/new")
+@router.get("/rules/new", dependencies=[refusing(RULES)])
 async def new_rule_page(
-    who: CurrentViewer, template: Annotated[str, Query(max_length=200)] = ""
+    who: AdminViewer, template: Annotated[str, Query(max_length=200)] = ""
 ) -> HTMLResponse:
-    if not who.can(Role.ADMIN):
-        return refused(who, role_denied(Role.ADMIN, who), "/ui/rules")
     chosen = next((t for t in TEMPLATES if t.name == template), None)
     if chosen is None:
         tree = rule_form.new_group()
@@ -221,12 +219,9 @@ def _revision(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-@router.get("/rules/{rule_id}")
+@router.get("/rules/{rule_id}", dependencies=[refusing(RULES)])
 async def rule_page(who: CurrentViewer, rule_id: int) -> HTMLResponse:
-    try:
-        rule, revisions = await _rule_and_revisions(who, rule_id)
-    except AppError as exc:
-        return refused(who, exc, "/ui/rules")
+    rule, revisions = await _rule_and_revisions(who, rule_id)
     tree = rule_form.draft_of(rule.conditions)
     if not who.can(Role.ADMIN) or rule.deleted_at is not None:
         # Read-only: the stored rule as it stands, previewed as the API's `{rule_id}` does.
@@ -256,17 +251,12 @@ async def _rule_of_form(who: Viewer, form: Mapping[str, Any]) -> Rule | None:
         return await rule_repo.get_rule(conn, int(text))
 
 
-@router.post("/rules/form")
-async def rule_form_round_trip(who: Acting) -> Response:
+@router.post("/rules/form", dependencies=[refusing(RULES)])
+async def rule_form_round_trip(who: ActingAdmin) -> Response:
     """The editor re-rendered after a structural edit (add or remove a condition or group)
     or the no-script `Preview` button; htmx takes the tree, its status and the preview."""
-    if not who.can(Role.ADMIN):
-        return refused(who, role_denied(Role.ADMIN, who), "/ui/rules")
     form = await who.request.form()
-    try:
-        rule = await _rule_of_form(who, form)
-    except AppError as exc:
-        return refused(who, exc, "/ui/rules")
+    rule = await _rule_of_form(who, form)
     tree = rule_form.parse_tree(form)
     edit = form.get("edit")
     focus, happened = rule_form.apply_edit(tree, edit) if isinstance(edit, str) else ("", "")
@@ -310,50 +300,37 @@ async def _save(who: Viewer, rule_id: int | None) -> Response:
     tree = rule_form.parse_tree(form)
     body, problems = rule_form.judge({**values, "conditions": rule_form.tree_json(tree)})
     pool, actor = database_pool(who.request), who.principal.actor
-    back = f"/ui/rules/{rule_id}" if rule_id else "/ui/rules"
-    try:
-        rule = None
-        if rule_id is not None:
-            async with pool.acquire() as conn:
-                rule = await rule_repo.get_rule(conn, rule_id)
-        if body is None:
-            # Refused as the API refuses it (422), with its words beside each field.
-            return _editor(who, rule=rule, values=values, tree=tree, problems=problems, status=422)
-        if rule_id is None:
-            await rule_service.create_rule(pool, body, actor)
-        else:
-            await rule_service.update_rule(pool, rule_id, body, actor)
-    except AppError as exc:
-        return refused(who, exc, back)
-    return done("/ui/rules")
+    rule = None
+    if rule_id is not None:
+        async with pool.acquire() as conn:
+            rule = await rule_repo.get_rule(conn, rule_id)
+    if body is None:
+        # Refused as the API refuses it (422), with its words beside each field.
+        return _editor(who, rule=rule, values=values, tree=tree, problems=problems, status=422)
+    if rule_id is None:
+        await rule_service.create_rule(pool, body, actor)
+    else:
+        await rule_service.update_rule(pool, rule_id, body, actor)
+    return done(RULES)
 
 
-@router.post("/rules/new")
-async def create_rule(who: Acting) -> Response:
-    if not who.can(Role.ADMIN):
-        return refused(who, role_denied(Role.ADMIN, who), "/ui/rules")
+@router.post("/rules/new", dependencies=[refusing(RULES)])
+async def create_rule(who: ActingAdmin) -> Response:
     return await _save(who, None)
 
 
-@router.post("/rules/{rule_id}/edit")
-async def update_rule(who: Acting, rule_id: int) -> Response:
-    if not who.can(Role.ADMIN):
-        return refused(who, role_denied(Role.ADMIN, who), f"/ui/rules/{rule_id}")
+@router.post("/rules/{rule_id}/edit", dependencies=[refusing(RULES + "/{rule_id}")])
+async def update_rule(who: ActingAdmin, rule_id: int) -> Response:
     return await _save(who, rule_id)
 
 
-@router.post("/rules/{rule_id}/{verb}")
-async def rule_action(who: Acting, rule_id: int, verb: str) -> Response:
-    if not who.can(Role.ADMIN):
-        return refused(who, role_denied(Role.ADMIN, who), "/ui/rules")
+@router.post("/rules/{rule_id}/{verb}", dependencies=[refusing(RULES)])
+async def rule_action(who: ActingAdmin, rule_id: int, verb: str) -> Response:
     if verb not in ("enable", "disable", "delete"):
         return HTMLResponse("unknown action", status_code=404)
     pool, actor = database_pool(who.request), who.principal.actor
-    try:
-        if verb == "delete":
-            await rule_service.delete_rule(pool, rule_id, actor)
-        else:
-            await rule_service.set_rule_enabled(pool, rule_id, verb == "enable", actor)
-    except AppError as exc:
-        return refused(who, exc, "/ui/rules")
-    return done("/ui/rules")
+    if verb == "delete":
+        await rule_service.delete_rule(pool, rule_id, actor)
+    else:
+        await rule_service.set_rule_enabled(pool, rule_id, verb == "enable", actor)
+    return done(RULES)

@@ -13,23 +13,25 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from app.console.pages import (
+from app.console.refusal import refused, refusing
+from app.console.render import done, render
+from app.console.viewer import (
     Acting,
+    ActingAdmin,
+    AdminViewer,
     CurrentViewer,
     Viewer,
+    allowed,
     database_pool,
-    done,
-    refused,
-    render,
-    role_denied,
 )
-from app.errors import AppError, ConflictError, InvalidInputError
+from app.errors import ConflictError, InvalidInputError
 from app.models import JobBody, JobIn, JobState, JobTask, JobView, Role
 from app.repositories import jobs as job_repo
 from app.services import jobs as job_service
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
+SCHEDULES = "/ui/schedules"
 FIRES_SHOWN = 5
 BY_CRON_MAX = 100  # the list computes no more than this many fires itself
 FIELDS = ("id", "name", "cron", "timezone", "task")
@@ -144,10 +146,8 @@ def _values_from(form: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-@router.get("/schedules/new")
-async def new_schedule_page(who: CurrentViewer) -> HTMLResponse:
-    if not who.can(Role.ADMIN):
-        return refused(who, role_denied(Role.ADMIN, who), "/ui/schedules")
+@router.get("/schedules/new", dependencies=[refusing(SCHEDULES)])
+async def new_schedule_page(who: AdminViewer) -> HTMLResponse:
     values = {
         "id": "",
         "name": "",
@@ -164,12 +164,9 @@ async def _job(who: Viewer, job_id: str) -> JobView:
         return await job_repo.get_job(conn, job_id)
 
 
-@router.get("/schedules/{job_id}/edit")
+@router.get("/schedules/{job_id}/edit", dependencies=[refusing(SCHEDULES)])
 async def schedule_page(who: CurrentViewer, job_id: str) -> HTMLResponse:
-    try:
-        job = await _job(who, job_id)
-    except AppError as exc:
-        return refused(who, exc, "/ui/schedules")
+    job = await _job(who, job_id)
     return await _editor(who, job=job, values=_values_of(job))
 
 
@@ -210,57 +207,43 @@ async def _save(who: Viewer, job: JobView | None) -> Response:
         return await _editor(who, job=job, values=values, problems=problems, status=422)
     except ConflictError as exc:
         if job is not None:
-            return refused(who, exc, "/ui/schedules")
+            return refused(who, exc, SCHEDULES)
         taken = {"id": [exc.message]}
         return await _editor(who, job=job, values=values, problems=taken, status=409)
-    except AppError as exc:
-        return refused(who, exc, "/ui/schedules")
-    return done("/ui/schedules")
+    return done(SCHEDULES)
 
 
-@router.post("/schedules/new")
-async def create_schedule(who: Acting) -> Response:
-    if not who.can(Role.ADMIN):
-        return refused(who, role_denied(Role.ADMIN, who), "/ui/schedules")
+@router.post("/schedules/new", dependencies=[refusing(SCHEDULES)])
+async def create_schedule(who: ActingAdmin) -> Response:
     return await _save(who, None)
 
 
-@router.post("/schedules/{job_id}/edit")
-async def update_schedule(who: Acting, job_id: str) -> Response:
-    if not who.can(Role.ADMIN):
-        return refused(who, role_denied(Role.ADMIN, who), "/ui/schedules")
-    try:
-        job = await _job(who, job_id)
-    except AppError as exc:
-        return refused(who, exc, "/ui/schedules")
-    return await _save(who, job)
+@router.post("/schedules/{job_id}/edit", dependencies=[refusing(SCHEDULES)])
+async def update_schedule(who: ActingAdmin, job_id: str) -> Response:
+    return await _save(who, await _job(who, job_id))
 
 
-@router.post("/schedules/{job_id}/{verb}")
+@router.post("/schedules/{job_id}/{verb}", dependencies=[refusing(SCHEDULES)])
 async def schedule_action(who: Acting, job_id: str, verb: str) -> Response:
     pool = database_pool(who.request)
     actor = who.principal.actor
     needed = Role.ADMIN if verb == "delete" else Role.OPERATOR
-    if not who.can(needed):
-        return refused(who, role_denied(needed, who), "/ui/schedules")
-    try:
-        if verb == "pause":
-            await job_service.set_job_enabled(pool, job_id, actor, enabled=False)
-        elif verb == "resume":
-            await job_service.set_job_enabled(pool, job_id, actor, enabled=True)
-        elif verb == "run":
-            answer = await job_service.run_job_now(
-                pool,
-                who.request.app.state.publisher,
-                job_id,
-                actor=actor,
-                token_name=who.principal.name,
-            )
-            return done(f"/ui/runs/{answer.run_id}")
-        elif verb == "delete":
-            await job_service.remove_job(pool, job_id, actor)
-        else:
-            return HTMLResponse("unknown action", status_code=404)
-    except AppError as exc:
-        return refused(who, exc, "/ui/schedules")
-    return done("/ui/schedules")
+    allowed(needed, who)
+    if verb == "pause":
+        await job_service.set_job_enabled(pool, job_id, actor, enabled=False)
+    elif verb == "resume":
+        await job_service.set_job_enabled(pool, job_id, actor, enabled=True)
+    elif verb == "run":
+        answer = await job_service.run_job_now(
+            pool,
+            who.request.app.state.publisher,
+            job_id,
+            actor=actor,
+            token_name=who.principal.name,
+        )
+        return done(f"/ui/runs/{answer.run_id}")
+    elif verb == "delete":
+        await job_service.remove_job(pool, job_id, actor)
+    else:
+        return HTMLResponse("unknown action", status_code=404)
+    return done(SCHEDULES)

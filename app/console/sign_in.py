@@ -1,5 +1,5 @@
 """Signing in and out of the console: the form, its throttle, and the way back to the page
-that asked for a session."""
+that asked for a session; and choosing the console's language."""
 
 from __future__ import annotations
 
@@ -12,17 +12,11 @@ from urllib.parse import unquote, urlencode, urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.console.pages import (
-    PRE_CSRF_COOKIE,
-    Acting,
-    CsrfRefused,
-    database_pool,
-    done,
-    render,
-    set_cookie,
-)
-from app.console.session import COOKIE, NEXT_FIELD
+from app.console.render import done, render, set_cookie
+from app.console.session import COOKIE, LANGUAGE_COOKIE, NEXT_FIELD
 from app.console.throttle import SignInThrottle, client_address
+from app.console.viewer import Acting, CsrfRefused, database_pool
+from app.i18n import languages
 from app.logging import context
 from app.services import console_sessions
 from app.services.tokens import authenticate, hash_secret
@@ -34,6 +28,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 HOME = "/ui"
 SIGN_IN = "/ui/sign-in"
 MAX_NEXT_LENGTH = 2000
+PRE_CSRF_COOKIE = "tt_signin_csrf"
 
 
 def safe_next(value: str | None) -> str:
@@ -147,4 +142,15 @@ async def sign_out(who: Acting) -> Response:
     await console_sessions.end_session(database_pool(who.request), who.request.cookies.get(COOKIE))
     response = done(SIGN_IN)
     response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+@router.post("/language")
+async def choose_language(
+    request: Request, language: Annotated[str, Form(max_length=10)], back: str = "/ui"
+) -> Response:
+    # Changing the language changes nothing stored, so it needs no session or CSRF token.
+    response = done(back if back.startswith("/ui") else "/ui")
+    if language in languages():
+        set_cookie(request, response, LANGUAGE_COOKIE, language, max_age=365 * 86400)
     return response

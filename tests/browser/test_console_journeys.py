@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.config import Settings
-from app.console.pages import EXPLAIN_INLINE_RULES
+from app.console.review import EXPLAIN_INLINE_RULES
 from app.models import Role
 from tests.browser import seed
 from tests.browser.conftest import STEP_TIMEOUT_MS, OfflineContext

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from app.api import DOCS_STATIC_URL
+from app.web.app import DOCS_STATIC_URL
 from tests.browser.conftest import OfflineContext
 
 ROOT = Path(__file__).parents[2]

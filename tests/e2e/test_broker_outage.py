@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from app.api import create_app
 from app.config import BrokerSettings
+from app.web.app import create_app
 from tests.conftest import connect_db
 from tests.e2e.conftest import is_final, wait_for_run
 from tests.tcp_proxy import TcpProxy

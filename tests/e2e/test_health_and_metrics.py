@@ -9,9 +9,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.api import create_app
 from app.config import BrokerSettings, DatabaseSettings
 from app.db import with_database
+from app.web.app import create_app
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(90)

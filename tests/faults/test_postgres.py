@@ -10,11 +10,11 @@ import uuid
 import httpx
 import pytest
 
-from app.api import create_app
 from app.config import DatabaseSettings, Settings
 from app.db import create_pool
 from app.models import Role
 from app.services.tokens import create_token
+from app.web.app import create_app
 from tests.conftest import connect_db
 from tests.e2e.conftest import (
     TASKTRACKER,

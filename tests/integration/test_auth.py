@@ -8,11 +8,11 @@ import re
 import httpx
 import pytest
 
-from app.api import create_app
-from app.api.auth import PUBLIC, ROLE_EXTENSION
 from app.config import AuthSettings, DatabaseSettings, load_settings
 from app.models import Role
 from app.services.tokens import create_token, revoke_token
+from app.web.app import create_app
+from app.web.auth import PUBLIC, ROLE_EXTENSION
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from app.console.pages import EXPLAIN_INLINE_RULES
+from app.console.review import EXPLAIN_INLINE_RULES
 from app.db import Pool
 from app.models import EntityType, JobIn, Role, Rule, VersionIn, VersionStatus
 from app.repositories.versions import get_version

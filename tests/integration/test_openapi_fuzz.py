@@ -15,11 +15,11 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from app.api import create_app
 from app.config import Settings, load_settings
 from app.db import create_pool
 from app.models import Role
 from app.services.tokens import create_token
+from app.web.app import create_app
 
 pytestmark = pytest.mark.timeout(300)
 

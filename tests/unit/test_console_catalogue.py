@@ -9,7 +9,8 @@ from pathlib import Path
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from app.console.pages import CONSOLE_DOMAIN, PAGES
+from app.console.language import CONSOLE_DOMAIN
+from app.console.render import PAGES
 from app.i18n import LOCALES_DIR
 
 TEMPLATES = Path(__file__).parents[2] / "app" / "console" / "templates"

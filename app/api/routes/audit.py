@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.api.auth import GuardedRoute, requires
-from app.api.deps import Cursor, DbPool, Limit
-from app.api.pagination import decode_cursor, encode_cursor
 from app.audit.report import summary_lines
 from app.audit.verify import verify_chain
 from app.models import AuditEntry, Page, Role
 from app.repositories import audit
 from app.validation import StorableText
+from app.web.auth import GuardedRoute, requires
+from app.web.deps import Cursor, DbPool, Limit
+from app.web.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)
 

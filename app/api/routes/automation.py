@@ -9,9 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Request, status
 
-from app.api.auth import GuardedRoute, requires
-from app.api.deps import CurrentPrincipal, Cursor, DbPool, Limit
-from app.api.pagination import decode_cursor, encode_cursor
 from app.automation import brake
 from app.automation.publisher import RunPublisher
 from app.automation.trigger import trigger_run
@@ -33,6 +30,9 @@ from app.repositories import runs as run_repo
 from app.repositories import stats as stats_repo
 from app.rules.templates import TEMPLATES
 from app.validation import StorableText
+from app.web.auth import GuardedRoute, requires
+from app.web.deps import CurrentPrincipal, Cursor, DbPool, Limit
+from app.web.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/automation", tags=["automation"], route_class=GuardedRoute)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.auth import PUBLIC, GuardedRoute, requires
-from app.api.deps import DbPool
 from app.api.metrics import render_metrics
+from app.web.auth import PUBLIC, GuardedRoute, requires
+from app.web.deps import DbPool
 
 router = APIRouter(tags=["health"], route_class=GuardedRoute)
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request, status
+from fastapi import APIRouter, Body, Path, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Discriminator, Tag
 
-from app.api.auth import GuardedRoute, requires
-from app.api.deps import AppSettings, CurrentPrincipal, Cursor, DbPool, Limit
-from app.api.pagination import decode_cursor, encode_cursor
-from app.api.stored_json import stored_json_response
-from app.automation.preview import PreviewSlots, preview_rule
-from app.config import Settings
+from app.automation.preview import preview_rule
 from app.models import Page, PreviewAnswer, PreviewByRuleId, Role, Rule
 from app.repositories import rules as rule_repo
 from app.rules.models import RuleBody
 from app.services import rules as rule_service
+from app.web.auth import GuardedRoute, requires
+from app.web.deps import AppSettings, CurrentPrincipal, Cursor, DbPool, Limit, Slots
+from app.web.pagination import decode_cursor, encode_cursor
+from app.web.stored_json import stored_json_response
 
 router = APIRouter(prefix="/automation/rules", tags=["rules"], route_class=GuardedRoute)
 
@@ -62,15 +61,6 @@ PreviewRequest = Annotated[
 ]
 
 
-def preview_slots(request: Request) -> PreviewSlots:
-    """The api's preview slots, made at the first preview (one set per app)."""
-    slots: PreviewSlots | None = getattr(request.app.state, "preview_slots", None)
-    if slots is None:
-        settings: Settings = request.app.state.settings
-        slots = request.app.state.preview_slots = PreviewSlots(settings.api.preview_concurrency)
-    return slots
-
-
 class Problem(BaseModel):
     detail: str
 
@@ -89,7 +79,7 @@ class Problem(BaseModel):
 async def preview(
     pool: DbPool,
     settings: AppSettings,
-    slots: Annotated[PreviewSlots, Depends(preview_slots)],
+    slots: Slots,
     body: Annotated[PreviewRequest, Body()],
 ) -> Response:
     if isinstance(body, PreviewByRuleId) and body.edited is not None:

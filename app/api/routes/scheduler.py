@@ -7,9 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from app.api.auth import GuardedRoute, requires
-from app.api.deps import AppSettings, CurrentPrincipal, Cursor, DbPool, Limit
-from app.api.pagination import decode_cursor, encode_cursor
 from app.automation.publisher import RunPublisher
 from app.models import (
     JOB_ID_PATTERN,
@@ -28,6 +25,9 @@ from app.repositories import jobs as job_repo
 from app.repositories import runs as run_repo
 from app.services import jobs as job_service
 from app.services.jobs import NEXT_FIRES_MAX
+from app.web.auth import GuardedRoute, requires
+from app.web.deps import AppSettings, CurrentPrincipal, Cursor, DbPool, Limit
+from app.web.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/scheduler/jobs", tags=["scheduler"], route_class=GuardedRoute)
 

@@ -8,10 +8,6 @@ from fastapi import APIRouter, Body, Path, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Discriminator, Tag
 
-from app.api.auth import GuardedRoute, requires
-from app.api.deps import CurrentPrincipal, Cursor, DbPool, Limit
-from app.api.pagination import decode_cursor, encode_cursor
-from app.api.stored_json import stored_json_response
 from app.automation.explain import explain_version
 from app.models import (
     BULK_MAX,
@@ -32,6 +28,10 @@ from app.repositories import versions as version_repo
 from app.services import versions as version_service
 from app.services.versions import PersonAction
 from app.validation import StorableText
+from app.web.auth import GuardedRoute, requires
+from app.web.deps import CurrentPrincipal, Cursor, DbPool, Limit
+from app.web.pagination import decode_cursor, encode_cursor
+from app.web.stored_json import stored_json_response
 
 router = APIRouter(prefix="/versions", tags=["versions"], route_class=GuardedRoute)
 

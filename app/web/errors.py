@@ -19,6 +19,7 @@ from app.errors import (
     PermissionDeniedError,
     UnavailableError,
 )
+from app.i18n import N_
 from app.logging import context
 
 logger = logging.getLogger("app.api")
@@ -34,7 +35,8 @@ STATUS_BY_ERROR: dict[type[AppError], int] = {
 }
 
 
-def _status(exc: AppError) -> int:
+def status_of(exc: AppError) -> int:
+    """The HTTP status of `exc`: its nearest class in STATUS_BY_ERROR, else 500."""
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
@@ -43,7 +45,7 @@ def _status(exc: AppError) -> int:
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
-    status = _status(exc)
+    status = status_of(exc)
     if isinstance(exc, InvalidInputError):
         # The same shape as FastAPI's own validation errors, so clients parse one format.
         problem = {"loc": list(exc.loc), "msg": exc.message, "type": "invalid_input"}
@@ -77,33 +79,28 @@ DATABASE_UNAVAILABLE = (
 )
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning(
-        "PostgreSQL unavailable", extra=context(path=request.url.path, why=type(exc).__name__)
-    )
-    return JSONResponse(
-        {"detail": "PostgreSQL is unavailable; try again shortly"},
-        status_code=503,
-        headers={"Retry-After": "5"},
-    )
+# What a 503 says and logs, by the kind of failure: the request may succeed later, so 503
+# (with Retry-After), not 500.
+_UNAVAILABLE = {
+    "database": (N_("PostgreSQL unavailable"), "PostgreSQL is unavailable; try again shortly"),
+    # A statement cancelled by its statement_timeout (or by an operator) where no domain
+    # exception names it.
+    "statement": (
+        N_("Statement cancelled"),
+        "a database statement ran out of time or was cancelled; try again shortly",
+    ),
+}
 
 
-async def _statement_cancelled(request: Request, exc: Exception) -> JSONResponse:
-    """A statement cancelled by its statement_timeout (or by an operator) where no domain
-    exception names it: the request may succeed later, so 503, not 500."""
-    logger.warning(
-        "Statement cancelled", extra=context(path=request.url.path, why=type(exc).__name__)
-    )
-    return JSONResponse(
-        {"detail": "a database statement ran out of time or was cancelled; try again shortly"},
-        status_code=503,
-        headers={"Retry-After": "5"},
-    )
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    kind = "statement" if isinstance(exc, asyncpg.QueryCanceledError) else "database"
+    logged, detail = _UNAVAILABLE[kind]
+    logger.warning(logged, extra=context(path=request.url.path, why=type(exc).__name__))
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for error in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(error, _database_unavailable)
-    app.add_exception_handler(asyncpg.QueryCanceledError, _statement_cancelled)
+    for error in (*DATABASE_UNAVAILABLE, asyncpg.QueryCanceledError):
+        app.add_exception_handler(error, _unavailable)

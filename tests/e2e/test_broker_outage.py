@@ -9,9 +9,9 @@ import pytest
 
 from app.api import create_app
 from app.config import BrokerSettings
-from tests.conftest import connect_db
-from tests.e2e.conftest import is_final, wait_for_run
-from tests.tcp_proxy import TcpProxy
+from tests.support.polling import is_final, wait_for_run
+from tests.support.services import connect_db
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(90)
 

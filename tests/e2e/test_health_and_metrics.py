@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.api import create_app
 from app.config import BrokerSettings, DatabaseSettings
 from app.db import with_database
-from tests.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -17,7 +17,7 @@ from app.repositories import rules as rule_repo
 from app.rules.compiler import evaluation_order
 from app.rules.evaluator import VersionFacts, deciding_rule
 from app.services.retention import purge_expired_audit_entries
-from tests.conftest import connect_db
+from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(60)
 

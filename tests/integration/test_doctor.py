@@ -29,7 +29,8 @@ from app.doctor import (
     Status,
     run_checks,
 )
-from tests.conftest import AMQP_URL, APP_ROLE, connect_db
+from tests.support.factories import insert_rule
+from tests.support.services import AMQP_URL, APP_ROLE, connect_db
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -268,30 +269,20 @@ async def insert_versions(db, *confidences):
     )
 
 
-async def insert_rule(db, name, minimum, *, enabled=True):
-    await db.execute(
-        "INSERT INTO automation_rules (name, enabled, priority, action, conditions)"
-        " VALUES ($1, $2, 50, 'approve', $3)",
-        name,
-        enabled,
-        {"field": "confidence", "op": "gte", "value": minimum},
-    )
-
-
 async def test_enabled_rules_are_counted_against_the_pending_versions(settings, db):
     """Nothing pending is OK; pending without an enabled rule, or with rules that match none,
     warns; otherwise the compiled rules' reach is reported."""
     assert (await doctor(settings))[RULES].detail == "no pending version"
 
     await insert_versions(db, 0.5, 0.6, 0.95)
-    await insert_rule(db, "Disabled catches all", 0.0, enabled=False)
+    await insert_rule(db, "Disabled catches all", 0.0, priority=50, enabled=False)
     rules = (await doctor(settings))[RULES]
     assert (rules.status, rules.detail) == (
         Status.WARN,
         "3 pending version(s) and no enabled rule",
     )
 
-    await insert_rule(db, "Too strict", 0.99)
+    await insert_rule(db, "Too strict", 0.99, priority=50)
     rules = (await doctor(settings))[RULES]
     assert (rules.status, rules.detail) == (
         Status.WARN,
@@ -299,7 +290,7 @@ async def test_enabled_rules_are_counted_against_the_pending_versions(settings, 
     )
     assert "preview" in rules.fix
 
-    await insert_rule(db, "Fairly sure", 0.6)
+    await insert_rule(db, "Fairly sure", 0.6, priority=50)
     rules = (await doctor(settings))[RULES]
     assert (rules.status, rules.detail) == (
         Status.OK,

@@ -13,7 +13,7 @@ import pytest
 
 from app.config import ApiSettings, Settings
 from app.models import Role
-from tests.conftest import connect_db
+from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,7 +17,7 @@ from app.rules.models import RuleBody
 from app.services.rules import create_rule
 from app.services.tokens import create_token
 from app.services.versions import PersonAction, decide_version, submit_versions
-from tests.integration.test_executor import executor_for, insert_run
+from tests.support.factories import create_many_rules, run_to_the_end
 
 T = TypeVar("T")
 
@@ -98,14 +98,7 @@ def many_rules(settings: Settings, count: int) -> None:
     """`count` enabled rules `rule 0`... that approve only versions of confidence 0.99 and up."""
 
     async def create(pool: Pool) -> None:
-        for index in range(count):
-            body = {
-                "name": f"rule {index}",
-                "priority": index,
-                "action": "approve",
-                "conditions": {"field": "confidence", "op": "gte", "value": 0.99},
-            }
-            await create_rule(pool, RuleBody.model_validate(body), "user:seed")
+        await create_many_rules(pool, count, "user:seed")
 
     with_pool(settings, create)
 
@@ -165,9 +158,7 @@ def queue_with_history(settings: Settings) -> Seeded:
                 for i in range(3)
             ],
         )
-        executor, _ = executor_for(pool)
-        run_id = await insert_run(pool)
-        await executor.execute(str(run_id))
+        run_id = await run_to_the_end(pool)
         pending = await submit_versions(
             pool,
             [

@@ -122,7 +122,9 @@ async def test_the_brake_through_the_console_is_audited_as_the_user(
     answer = await app_client.post("/ui/brake/resume", data={"csrf_token": csrf})
     assert answer.status_code == 303
     audit = await app_client.get("/ui/audit", params={"actor": f"user:{name}"})
-    assert audit.text.count(f"user:{name}") >= 2
+    assert audit.text.count(f"<td>user:{name}</td>") == 2
+    assert f"<td>user:{name}</td><td>automation.pause</td>" in audit.text
+    assert f"<td>user:{name}</td><td>automation.resume</td>" in audit.text
 
 
 async def test_every_page_has_a_strict_csp(app_client: httpx.AsyncClient, pool: Pool) -> None:

@@ -17,7 +17,7 @@ from app.services.rules import create_rule
 from app.services.tokens import create_token, revoke_token
 from app.services.versions import PersonAction, decide_version, submit_version, submit_versions
 from tests.support.console import csrf_of, sign_in_as
-from tests.support.factories import create_many_rules, run_to_the_end
+from tests.support.factories import DOUBTFUL_LLM, create_many_rules, run_to_the_end
 
 PAGES = ["/ui", "/ui/runs", "/ui/schedules", "/ui/audit", "/ui/review", "/ui/rules"]
 
@@ -287,20 +287,7 @@ HTMX = {"HX-Request": "true"}
 
 async def _escalating_rule(pool: Pool) -> Rule:
     """An enabled rule that escalates the versions from source `llm` under 0.5 confidence."""
-    body = RuleBody.model_validate(
-        {
-            "name": "doubtful llm",
-            "priority": 10,
-            "action": "escalate",
-            "conditions": {
-                "all": [
-                    {"field": "source", "op": "eq", "value": "llm"},
-                    {"field": "confidence", "op": "lt", "value": 0.5},
-                ]
-            },
-        }
-    )
-    return await create_rule(pool, body, "test")
+    return await create_rule(pool, RuleBody.model_validate(DOUBTFUL_LLM), "test")
 
 
 def _version(entity_id: str, source: str = "test", **fields: object) -> VersionIn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -11,18 +12,9 @@ import httpx
 from bench.dataset import RULES
 from tests.support.factories import load_generated_versions
 
-# A rule body as admins write it (the "High Confidence" template's shape).
-HIGH_CONFIDENCE = {
-    "name": "High Confidence",
-    "priority": 90,
-    "action": "approve",
-    "conditions": {
-        "all": [
-            {"field": "confidence", "op": "gte", "value": 0.9},
-            {"field": "similarity", "op": "gte", "value": 0.85},
-        ]
-    },
-}
+# The benchmark's first rule, shaped as the "High Confidence" template (a copy, so that no
+# test can change the benchmark's).
+HIGH_CONFIDENCE = copy.deepcopy(RULES[0])
 
 
 async def post_rules(

@@ -22,6 +22,19 @@ from tests.support.services import connect_db
 
 CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
 
+# A rule body: escalate the versions from source `llm` under 0.5 confidence.
+DOUBTFUL_LLM = {
+    "name": "doubtful llm",
+    "priority": 10,
+    "action": "escalate",
+    "conditions": {
+        "all": [
+            {"field": "source", "op": "eq", "value": "llm"},
+            {"field": "confidence", "op": "lt", "value": 0.5},
+        ]
+    },
+}
+
 
 async def load_generated_versions(database_url: str, count: int) -> None:
     """Insert `count` pending versions server-side (fast; for runs that must take a while)."""

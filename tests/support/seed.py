@@ -17,7 +17,7 @@ from app.rules.models import RuleBody
 from app.services.rules import create_rule
 from app.services.tokens import create_token
 from app.services.versions import PersonAction, decide_version, submit_versions
-from tests.support.factories import create_many_rules, run_to_the_end
+from tests.support.factories import DOUBTFUL_LLM, create_many_rules, run_to_the_end
 
 T = TypeVar("T")
 
@@ -69,18 +69,7 @@ RULES = [
             ]
         },
     },
-    {
-        "name": "doubtful llm",
-        "description": "LLM versions under 0.5 confidence go to a person",
-        "priority": 10,
-        "action": "escalate",
-        "conditions": {
-            "all": [
-                {"field": "source", "op": "eq", "value": "llm"},
-                {"field": "confidence", "op": "lt", "value": 0.5},
-            ]
-        },
-    },
+    {**DOUBTFUL_LLM, "description": "LLM versions under 0.5 confidence go to a person"},
 ]
 
 

@@ -1,62 +1,32 @@
-"""Shared fixtures: a migrated template database per session, a clone of it per test."""
+"""Shared fixtures: a migrated template database per session, a clone of it per test, and
+worker and scheduler processes for it."""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
-import asyncpg
 import httpx
-import psycopg
 import pytest
 from psycopg import sql
 
 from app.config import AuthSettings, BrokerSettings, DatabaseSettings, Settings, load_settings
-from app.db import Pool, connect, create_pool, with_database
-from app.migrate import migrate
+from app.db import Pool, create_pool, with_database
 from app.models import Role
 from app.services.tokens import create_token
 from app.web.app import create_app
-
-ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-# The processes' role (SPEC section 3, least privilege): `migrate` runs as ADMIN_URL's role (the
-# owner) and creates this one; tests and the processes they start connect as it.
-APP_ROLE = os.environ.get("TEST_APP_ROLE", "tasktracker_test_app")
-APP_PASSWORD = "test-app-password"
-
-
-def as_app(url: str) -> str:
-    """The same database as the processes' role."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{APP_ROLE}:{APP_PASSWORD}@{host}"))
-
-
-def migrate_as_owner(url: str) -> None:
-    """What `tasktracker migrate` does with MIGRATE_DATABASE_URL = `url` (the owner) and
-    DATABASE_URL = the same database as the processes' role."""
-    migrate(DatabaseSettings(url=as_app(url)), owner_url=url)
-
-
-def _admin(statement: sql.Composable) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def drop_database(name: str) -> None:
-    """Drop the database `name` if it exists, ending its sessions."""
-    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-async def connect_db(url: str) -> asyncpg.Connection:
-    """A connection set up like the service's own (jsonb arrives as Python objects)."""
-    return await connect(DatabaseSettings(url=url), "tests")
+from tests.support.processes import TASKTRACKER, ServiceProcess, WorkerProcess
+from tests.support.services import (
+    ADMIN_URL,
+    AMQP_URL,
+    admin_execute,
+    as_app,
+    drop_database,
+    migrate_as_owner,
+)
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +43,7 @@ def owner_database_url(template_database: str) -> Iterator[str]:
     """A fresh database of this test's own, cloned from the migrated template, as its owner
     (a superuser): for tests that arrange what the processes' role may not write."""
     name = f"tt_test_{uuid.uuid4().hex[:12]}"
-    _admin(
+    admin_execute(
         sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(template_database)
         )
@@ -86,9 +56,6 @@ def owner_database_url(template_database: str) -> Iterator[str]:
 def database_url(owner_database_url: str) -> str:
     """The test's own database as the processes' role (what DATABASE_URL names)."""
     return as_app(owner_database_url)
-
-
-AMQP_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 async def _delete_queues(names: list[str]) -> None:
@@ -160,3 +127,43 @@ async def admin_secret(settings: Settings) -> str:
         return (await create_token(conn_pool, "test-admin", Role.ADMIN, "test")).secret
     finally:
         await conn_pool.close()
+
+
+@pytest.fixture
+def start_worker(settings: Settings) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start worker processes for this test's database and queue; all stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        worker = WorkerProcess(settings, **env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def start_scheduler(settings: Settings) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start scheduler replicas for this test's database and queue; all stopped afterwards.
+
+    `tick_seconds` runs the test seam tests.support.seconds_scheduler, whose jobs fire every so
+    many seconds instead of on their cron; otherwise `tasktracker scheduler` itself."""
+    started: list[ServiceProcess] = []
+
+    def start(tick_seconds: int | None = None, **env: str) -> ServiceProcess:
+        if tick_seconds is None:
+            argv = [TASKTRACKER, "scheduler"]
+        else:
+            argv = [sys.executable, "-m", "tests.support.seconds_scheduler"]
+            env = {"TEST_TICK_SECONDS": str(tick_seconds), **env}
+        replica = ServiceProcess(
+            settings, argv, SCHEDULER_RECONCILE_SECONDS="1", LOG_LEVEL="DEBUG", **env
+        )
+        started.append(replica)
+        return replica
+
+    yield start
+    for replica in started:
+        replica.stop()

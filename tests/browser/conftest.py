@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Request, Route, sync_playwright
 
 from app.config import Settings
-from tests.e2e.conftest import TASKTRACKER, ServiceProcess
-from tests.tcp_proxy import free_port
+from tests.support.processes import TASKTRACKER, ServiceProcess
+from tests.support.tcp_proxy import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium reaches for the internet at every start.

@@ -6,7 +6,7 @@ and a selection approved by keyboard."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -15,31 +15,15 @@ from playwright.sync_api import Browser, Page, expect
 from app.config import Settings
 from app.console.review import EXPLAIN_INLINE_RULES
 from app.models import Role
-from tests.browser import seed
 from tests.browser.conftest import STEP_TIMEOUT_MS, OfflineContext
-from tests.browser.test_console_pages import sign_in
-from tests.e2e.conftest import WorkerProcess
+from tests.support import seed
+from tests.support.browser import sign_in
+from tests.support.processes import WorkerProcess
 
 
 @pytest.fixture
 def admin_secret(settings: Settings) -> str:
     return seed.token(settings, "console-admin", Role.ADMIN)
-
-
-@pytest.fixture
-def worker_process(settings: Settings) -> Iterator[Callable[[], WorkerProcess]]:
-    """`start()` starts `tasktracker worker` on the test's database and queue; stopped after."""
-    started: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(settings)
-        started.append(worker)
-        worker.wait_for_line(r"Listening started")
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def _no_reload_marker(page: Page) -> None:
@@ -57,7 +41,7 @@ def test_a_triggered_run_reaches_completed_without_a_reload(
     offline: OfflineContext,
     admin_secret: str,
     settings: Settings,
-    worker_process: Callable[[], WorkerProcess],
+    start_worker: Callable[..., WorkerProcess],
 ) -> None:
     """Trigger from the Runs page; the run page shows it waiting (no worker yet); a worker
     starts; the state, timeline and numbers change by themselves, and the polling stops."""
@@ -71,7 +55,7 @@ def test_a_triggered_run_reaches_completed_without_a_reload(
     status = page.get_by_role("status")
     expect(status).to_contain_text(re.compile("PENDING|SCHEDULED"))
     _no_reload_marker(page)
-    worker_process()
+    start_worker().wait_for_line(r"Listening started")
     expect(status).to_contain_text("COMPLETED", timeout=60_000)
     facts = page.locator("dl.facts")
     expect(facts.locator('[data-field="state"]')).to_have_text("COMPLETED")

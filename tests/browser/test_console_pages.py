@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import re
 from pathlib import Path
 
@@ -16,15 +15,11 @@ from playwright.sync_api import Browser, Page, expect
 from app.config import Settings
 from app.db import create_pool
 from app.models import EntityType, Role, VersionIn
-from app.services.tokens import create_token
 from app.services.versions import submit_versions
-from tests.browser import seed
 from tests.browser.conftest import OfflineContext
+from tests.support import seed
+from tests.support.browser import SCREENSHOTS, UPDATE_SCREENSHOTS, axe, sign_in
 
-ROOT = Path(__file__).parents[2]
-AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"  # axe-core, vendored (MPL-2.0)
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
 PAGES = [
     ("Overview", "overview"),
     ("Runs", "runs"),
@@ -35,29 +30,10 @@ PAGES = [
 ]
 
 
-async def _make_token(settings: Settings, name: str, role: Role) -> str:
-    pool = await create_pool(settings.database, "tests")
-    try:
-        return (await create_token(pool, name, role, "test")).secret
-    finally:
-        await pool.close()
-
-
 @pytest.fixture
 def admin_token(settings: Settings) -> str:
     """An admin token for a sync (Playwright) test: made in a thread with its own event loop."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, _make_token(settings, "console-admin", Role.ADMIN)).result(
-            timeout=30
-        )
-
-
-def sign_in(page: Page, api_url: str, secret: str) -> None:
-    page.goto(f"{api_url}/")
-    expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
-    page.get_by_label("Token").fill(secret)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    return seed.token(settings, "console-admin", Role.ADMIN)
 
 
 # The screenshots in docs/console.md that these tests retake (the Rules and Schedules pages'
@@ -158,7 +134,7 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
         try:
             page = context.new_page()
             page.goto(f"{api_url}/ui/sign-in")
-            problems = _axe(page)
+            problems = axe(page)
             sign_in(page, api_url, admin_token)
             if seeded is None:
                 problems += _axe_each_page(page, api_url, PAGES)  # the empty states
@@ -166,15 +142,15 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
             problems += _axe_each_page(page, api_url, FILLED)
             page.goto(f"{api_url}/ui/runs/{seeded.run_id}")
             expect(page.locator('[data-field="state"]')).to_have_text("COMPLETED")
-            problems += _axe(page)
+            problems += axe(page)
             page.goto(f"{api_url}/ui/review")
             for why in page.locator("details.why").all():
                 why.evaluate("element => { element.open = true; }")
-            problems += _axe(page)
+            problems += axe(page)
             page.get_by_role("checkbox").first.check()
             page.get_by_role("button", name="Reject selected").click()
             expect(page.get_by_role("region", name="Rejected selected")).to_be_visible()
-            problems += _axe(page)
+            problems += axe(page)
         finally:
             context.close()
         assert problems == [], f"at {width} px"
@@ -189,18 +165,8 @@ def _axe_each_page(page: Page, api_url: str, pages: list[tuple[str, str]]) -> li
     for name, slug in pages:
         page.goto(f"{api_url}/ui" + ("" if slug == "overview" else f"/{slug}"))
         expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
-        problems += _axe(page)
+        problems += axe(page)
     return problems
-
-
-def _axe(page: Page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => (await axe.run(document)).violations")
-    return [
-        f"{page.url}: {v['id']} ({v['impact']}): {v['help']}"
-        for v in result
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 async def _submit(settings: Settings, count: int) -> list[int]:

@@ -25,7 +25,7 @@ from app.services.rules import create_rule
 from app.services.tokens import create_token
 from app.services.versions import submit_versions
 from tests.browser.conftest import STEP_TIMEOUT_MS, OfflineContext
-from tests.browser.test_console_pages import SCREENSHOTS, UPDATE_SCREENSHOTS, _axe, sign_in
+from tests.support.browser import SCREENSHOTS, UPDATE_SCREENSHOTS, axe, sign_in
 
 T = TypeVar("T")
 # Confidence and similarity alike; `High Confidence` (>= 0.9 and >= 0.85) matches the last 4.
@@ -261,40 +261,40 @@ def test_axe_finds_no_serious_or_critical_violation_on_the_editors(
             problems: list[str] = []
             page.goto(f"{api_url}/ui/rules/new?template=High+Confidence")
             expect(page.get_by_role("region", name="Preview").locator("dd").first).to_be_visible()
-            problems += _axe(page)
+            problems += axe(page)
             page.goto(f"{api_url}/ui/rules/new")
             first = page.get_by_role("group", name="Condition 1")
             first.get_by_label("Value", exact=True).fill("80")
             page.get_by_role("button", name="Save rule").click()
             expect(page.get_by_role("alert")).to_contain_text("did you mean 0.8?")
-            problems += _axe(page)
+            problems += axe(page)
             page.goto(f"{api_url}/ui/rules")
             page.get_by_role("link", name="Urgent Topic Escalate").click()
             expect(page.get_by_role("heading", name=re.compile("^Rule: "), level=1)).to_be_visible()
-            problems += _axe(page)
+            problems += axe(page)
             page.goto(f"{api_url}/ui/schedules/new")
             page.get_by_label("Cron", exact=True).fill("@daily")
             status = page.get_by_role("status", name="Cron check")
             expect(status.get_by_role("listitem")).to_have_count(5)
-            problems += _axe(page)
+            problems += axe(page)
             page.get_by_label("Id", exact=True).fill("Not A Slug")
             page.get_by_role("button", name="Save schedule").click()
             expect(page.get_by_role("alert")).to_be_visible()
-            problems += _axe(page)
+            problems += axe(page)
             page.goto(f"{api_url}/ui/schedules/nightly/edit")
             expect(page.get_by_role("heading", name="Schedule: Nightly run")).to_be_visible()
-            problems += _axe(page)
+            problems += axe(page)
             page.get_by_role("button", name="Sign out").click()
             sign_in(page, api_url, tokens[Role.VIEWER])
             page.goto(f"{api_url}/ui/schedules/nightly/edit")
             expect(page.get_by_role("heading", name="Next fires")).to_be_visible()
-            problems += _axe(page)
+            problems += axe(page)
             page.goto(f"{api_url}/ui/rules")
             page.get_by_role("link", name="Urgent Topic Escalate").click()
             preview = page.get_by_role("region", name="Preview")
             expect(preview.locator("dd").first).to_have_text("3")  # i = 0, 4, 8 are urgent
             expect(page.get_by_role("button", name="Save rule")).to_have_count(0)
-            problems += _axe(page)
+            problems += axe(page)
         finally:
             context.close()
         assert problems == [], f"at {width} px"

@@ -10,8 +10,8 @@ from playwright.sync_api import Page, expect
 
 from app.config import Settings
 from app.models import Role
-from tests.browser import seed
 from tests.browser.conftest import OfflineContext
+from tests.support import seed
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ Chromium with no network beyond localhost renders every operation."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,10 @@ from playwright.sync_api import expect
 
 from app.web.app import DOCS_STATIC_URL
 from tests.browser.conftest import OfflineContext
+from tests.support.browser import SCREENSHOTS, UPDATE_SCREENSHOTS
 
-ROOT = Path(__file__).parents[2]
-# The committed screenshot is refreshed on request only: two runs never give identical bytes,
-# and a test run should not leave the work tree changed.
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
+# The committed screenshot is refreshed on request only (UPDATE_SCREENSHOTS): two runs never
+# give identical bytes, and a test run should not leave the work tree changed.
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 
 

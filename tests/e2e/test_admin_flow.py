@@ -8,8 +8,9 @@ import asyncio
 import pytest
 
 from bench.dataset import RULES
-from tests.conftest import connect_db
-from tests.e2e.conftest import is_final, load_generated_versions, publisher_ready, wait_for_run
+from tests.support.factories import load_generated_versions
+from tests.support.polling import is_final, publisher_ready, wait_for_run
+from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,9 +9,9 @@ import pytest
 
 from app.config import BrokerSettings
 from app.web.app import create_app
-from tests.conftest import connect_db
-from tests.e2e.conftest import is_final, wait_for_run
-from tests.tcp_proxy import TcpProxy
+from tests.support.polling import is_final, wait_for_run
+from tests.support.services import connect_db
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -9,8 +9,9 @@ import subprocess
 
 import pytest
 
-from tests.conftest import AMQP_URL
-from tests.e2e.conftest import TASKTRACKER, load_generated_versions
+from tests.support.factories import insert_rule, load_generated_versions
+from tests.support.processes import TASKTRACKER
+from tests.support.services import AMQP_URL
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,11 +40,7 @@ async def test_trigger_wait_prints_the_finished_run_and_audits_the_cli(
     """`trigger --wait` exits 0 with the COMPLETED run as JSON; `--dry-run` decides nothing;
     the audit log names the actor `cli`."""
     await load_generated_versions(settings.database.url.get_secret_value(), 500)
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
-            ' (\'low\', 1, \'reject\', \'{"field": "confidence", "op": "lt", "value": 0.5}\')'
-        )
+    await insert_rule(pool, "low", 0.5, op="lt", action="reject")
     worker = start_worker()
     await worker.ready()
 

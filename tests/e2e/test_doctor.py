@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from app.doctor import DECISIONS, JOBS, LEADER, RECENT_RUNS, RULES, WORKER, Status, run_checks
-from tests.conftest import connect_db
-from tests.e2e.conftest import is_final, publisher_ready, wait_for_run
+from tests.support.polling import is_final, publisher_ready, wait_for_run
+from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.config import BrokerSettings, DatabaseSettings
 from app.db import with_database
 from app.web.app import create_app
-from tests.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(90)
 

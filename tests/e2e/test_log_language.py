@@ -9,24 +9,14 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import is_final, publisher_ready, wait_for_run
+from tests.support.api import HIGH_CONFIDENCE
+from tests.support.polling import is_final, publisher_ready, wait_for_run
 
 pytestmark = pytest.mark.timeout(120)
 
 # The operators' grep: `grep -i "automation\|schedule"`.
 OPERATORS_GREP = re.compile(r"automation|schedule", re.IGNORECASE)
 STAMP = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO "
-HIGH_CONFIDENCE = {
-    "name": "High Confidence",
-    "priority": 90,
-    "action": "approve",
-    "conditions": {
-        "all": [
-            {"field": "confidence", "op": "gte", "value": 0.9},
-            {"field": "similarity", "op": "gte", "value": 0.85},
-        ]
-    },
-}
 
 
 def versions(matching: int, others: int) -> list[dict[str, object]]:

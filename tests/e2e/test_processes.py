@@ -8,8 +8,9 @@ import signal
 import httpx
 import pytest
 
-from tests.e2e.conftest import TASKTRACKER, ServiceProcess, is_final, wait_for_run
-from tests.tcp_proxy import free_port
+from tests.support.polling import is_final, wait_for_run
+from tests.support.processes import TASKTRACKER, ServiceProcess
+from tests.support.tcp_proxy import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.e2e.conftest import ROOT, MakeRun
+from tests.e2e.conftest import MakeRun
+from tests.support.processes import ROOT
 
 # Commands of the README that this test does not run, each with why. A command is matched
 # after its leading `NAME=value` assignments.

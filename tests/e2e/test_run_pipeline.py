@@ -8,15 +8,13 @@ import re
 import uuid
 
 import pytest
-from pydantic import TypeAdapter
 
 from app.models import Role
-from app.rules.compiler import RuleToEvaluate
 from app.rules.evaluator import VersionFacts, deciding_rule
-from app.rules.models import Condition
-from bench.dataset import RULES
-from tests.conftest import connect_db
-from tests.e2e.conftest import is_final, load_generated_versions, publisher_ready, wait_for_run
+from tests.support.api import post_rules, seed, trigger
+from tests.support.factories import rule_to_evaluate
+from tests.support.polling import is_final, publisher_ready, wait_for_run
+from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,25 +44,13 @@ def random_versions(count: int, seed: int = 3) -> list[dict[str, object]]:
     ]
 
 
-async def seed(app_client, admin, versions: int = 300) -> list[dict]:
-    rules = []
-    for body in RULES:
-        response = await app_client.post("/api/v1/automation/rules", json=body, headers=admin)
-        assert response.status_code == 201, response.text
-        rules.append(response.json())
+async def seed_random(app_client, admin, versions: int = 300) -> list[dict]:
+    rules = await post_rules(app_client, admin)
     response = await app_client.post(
         "/api/v1/versions", json={"items": random_versions(versions)}, headers=admin
     )
     assert response.status_code == 201
     return rules
-
-
-async def trigger(app_client, headers, **body):
-    response = await app_client.post(
-        "/api/v1/automation/trigger", json=body or None, headers=headers
-    )
-    assert response.status_code == 202, response.text
-    return response.json()
 
 
 async def test_a_run_decides_like_the_reference_evaluator_with_one_audit_row_each(
@@ -73,7 +59,7 @@ async def test_a_run_decides_like_the_reference_evaluator_with_one_audit_row_eac
     """Every pending version ends as the Python evaluator says, each decision audited once,
     the run's counters add up, and the log lines read as operators expect."""
     worker = start_worker()
-    rules = await seed(app_client, admin)
+    rules = await seed_random(app_client, admin)
     await asyncio.gather(worker.ready(), publisher_ready(app_client))
 
     answer = await trigger(app_client, admin)
@@ -94,15 +80,14 @@ async def test_a_run_decides_like_the_reference_evaluator_with_one_audit_row_eac
     finally:
         await conn.close()
 
-    adapter = TypeAdapter[Condition](Condition)
     to_evaluate = [
-        RuleToEvaluate(
-            id=r["id"],
+        rule_to_evaluate(
+            r["id"],
+            r["conditions"],
             revision=r["revision"],
             priority=r["priority"],
             action=r["action"],
             name=r["name"],
-            conditions=adapter.validate_python(r["conditions"]),
         )
         for r in rules
     ]
@@ -168,7 +153,7 @@ async def test_a_second_run_decides_nothing_new_and_a_dry_run_writes_nothing(
 ):
     """After a run, another decides nothing; a dry run reports without changing a row."""
     worker = start_worker()
-    await seed(app_client, admin, versions=120)
+    await seed_random(app_client, admin, versions=120)
     await asyncio.gather(worker.ready(), publisher_ready(app_client))
     url = settings.database.url.get_secret_value()
 
@@ -249,7 +234,7 @@ async def test_the_guard_fails_a_blocked_run_with_timeout_and_the_next_run_compl
     """A run blocked by a lock on versions ends FAILED timeout after its 2 s guard; the worker
     keeps serving and the next run completes."""
     worker = start_worker(AUTOMATION_TIMEOUT_SECONDS="2")
-    await seed(app_client, admin, versions=50)
+    await seed_random(app_client, admin, versions=50)
     await asyncio.gather(worker.ready(), publisher_ready(app_client))
     url = settings.database.url.get_secret_value()
     blocker = await connect_db(url)
@@ -321,9 +306,7 @@ async def test_sigkill_mid_run_is_reclaimed_and_no_version_is_decided_twice(
     """A worker killed mid-run: another reclaims the run (attempt 2) and completes it; every
     decided version has exactly one decision row and the counters add up."""
     url = settings.database.url.get_secret_value()
-    for body in RULES:
-        await app_client.post("/api/v1/automation/rules", json=body, headers=admin)
-    await load_generated_versions(url, 150_000)
+    await seed(app_client, admin, url, 150_000)
     first = start_worker(AUTOMATION_BATCH_SIZE="500")
     await asyncio.gather(first.ready(), publisher_ready(app_client))
     answer = await trigger(app_client, admin)
@@ -360,9 +343,7 @@ async def test_sigterm_hands_the_run_back_after_its_batch(
     """SIGTERM mid-run: the worker hands the run back and exits; another finishes it without
     counting an extra attempt."""
     url = settings.database.url.get_secret_value()
-    for body in RULES:
-        await app_client.post("/api/v1/automation/rules", json=body, headers=admin)
-    await load_generated_versions(url, 150_000)
+    await seed(app_client, admin, url, 150_000)
     first = start_worker(AUTOMATION_BATCH_SIZE="500")
     await asyncio.gather(first.ready(), publisher_ready(app_client))
     answer = await trigger(app_client, admin)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from app.services.jobs import set_job_enabled
-from tests.conftest import connect_db
+from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(120)
 

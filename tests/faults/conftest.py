@@ -21,11 +21,8 @@ from pathlib import Path
 import pytest
 
 from app.db import with_database
-from tests.conftest import as_app, migrate_as_owner
-from tests.e2e.conftest import start_scheduler, start_worker  # fixtures shared with e2e
-from tests.tcp_proxy import free_port
-
-__all__ = ["start_scheduler", "start_worker"]
+from tests.support.services import as_app, migrate_as_owner
+from tests.support.tcp_proxy import free_port
 
 
 def _as(user: str, argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from app.config import DatabaseSettings, Settings
 from scheduler.daemon import _job_store_engine
 from scheduler.jobstore import AutomationJobStore
-from tests.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(60)
 

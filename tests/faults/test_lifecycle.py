@@ -11,63 +11,16 @@ import time
 import uuid
 
 import aio_pika
-import httpx
 import pytest
 
-from bench.dataset import RULES
-from tests.conftest import AMQP_URL, connect_db
-from tests.e2e.conftest import (
-    WorkerProcess,
-    is_final,
-    load_generated_versions,
-    publisher_ready,
-    wait_for_run,
-)
-from tests.faults.invariants import assert_invariants, assert_one_evaluation_at_a_time
-from tests.faults.test_postgres import on
-from tests.tcp_proxy import TcpProxy
+from tests.support.api import seed, trigger, trigger_run
+from tests.support.invariants import check_runs
+from tests.support.polling import is_final, publisher_ready, run_row, wait_for_run
+from tests.support.processes import LEASE, REDELIVER_S, STALE_S, pid_of, worker_through_proxy
+from tests.support.services import AMQP_URL, connect_db
+from tests.support.tcp_proxy import TcpProxy, rabbitmq_link_proxy
 
 pytestmark = pytest.mark.timeout(240)
-
-# Short lifecycle timings: stale after 3 x 0.3 s, a SCHEDULED run republished after 1 s.
-LEASE = {"AUTOMATION_HEARTBEAT_SECONDS": "0.3", "AUTOMATION_REDELIVER_SECONDS": "1"}
-STALE_S = 0.9
-REDELIVER_S = 1.0
-
-
-async def seed(client: httpx.AsyncClient, headers: dict[str, str], url: str, count: int) -> None:
-    for body in RULES:
-        response = await client.post("/api/v1/automation/rules", json=body, headers=headers)
-        assert response.status_code == 201, response.text
-    await load_generated_versions(url, count)
-
-
-async def trigger(
-    client: httpx.AsyncClient, headers: dict[str, str], **body: object
-) -> tuple[uuid.UUID, bool]:
-    response = await client.post("/api/v1/automation/trigger", json=body, headers=headers)
-    assert response.status_code == 202, response.text
-    answer = response.json()
-    return uuid.UUID(answer["run_id"]), bool(answer["coalesced"])
-
-
-async def run_row(url: str, run_id: uuid.UUID) -> dict[str, object]:
-    conn = await connect_db(url)
-    try:
-        row = await conn.fetchrow("SELECT * FROM automation_runs WHERE id = $1", run_id)
-    finally:
-        await conn.close()
-    assert row is not None
-    return dict(row)
-
-
-async def check(url: str, runs: list[uuid.UUID]) -> None:
-    conn = await connect_db(url)
-    try:
-        await assert_invariants(conn, runs)
-        await assert_one_evaluation_at_a_time(conn)
-    finally:
-        await conn.close()
 
 
 async def test_a_purged_message_is_published_again_and_a_later_trigger_is_not_swallowed(
@@ -79,7 +32,7 @@ async def test_a_purged_message_is_published_again_and_a_later_trigger_is_not_sw
     url = settings.database.url.get_secret_value()
     await seed(app_client, admin, url, 5_000)
     await publisher_ready(app_client)
-    run_id, _ = await trigger(app_client, admin)
+    run_id = await trigger_run(app_client, admin)
     await wait_for_run(url, run_id, lambda r: r["state"] == "SCHEDULED")
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
@@ -87,8 +40,8 @@ async def test_a_purged_message_is_published_again_and_a_later_trigger_is_not_sw
         queue = await channel.get_queue(settings.broker.queue, ensure=True)
         purged = await queue.purge()
     assert purged.message_count == 1, "the run's message was not in the queue"
-    again, coalesced = await trigger(app_client, admin)
-    assert (again, coalesced) == (run_id, True)
+    again = await trigger(app_client, admin)
+    assert (uuid.UUID(again["run_id"]), again["coalesced"]) == (run_id, True)
 
     worker = start_worker(**LEASE)
     await worker.ready()
@@ -97,12 +50,13 @@ async def test_a_purged_message_is_published_again_and_a_later_trigger_is_not_sw
     redelivered_in = time.monotonic() - started
     assert run["state"] == "COMPLETED", dict(run)
 
-    later, coalesced = await trigger(app_client, admin)
+    answer = await trigger(app_client, admin)
+    later = uuid.UUID(answer["run_id"])
     assert later != run_id
-    assert not coalesced
+    assert not answer["coalesced"]
     following = await wait_for_run(url, later, is_final, timeout=30)
     assert following["state"] == "COMPLETED"
-    await check(url, [run_id, later])
+    await check_runs(url, [run_id, later])
     assert worker.count_lines("Republishing a run that has no message in flight") >= 1
     report(
         "message purged while SCHEDULED",
@@ -119,18 +73,11 @@ async def test_postgresql_unreachable_when_the_message_arrives(app_client, admin
     await seed(app_client, admin, url, 5_000)
     proxy = TcpProxy(target_port=5432)
     await proxy.start()
-    name = url.rsplit("/", 1)[1]
-    through_proxy = on(settings, f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}")
-    worker = WorkerProcess(
-        through_proxy,
-        DATABASE_CONNECT_TIMEOUT_SECONDS="2",
-        DATABASE_COMMAND_TIMEOUT_SECONDS="2",
-        **LEASE,
-    )
+    worker = worker_through_proxy(settings, proxy, **LEASE)
     try:
         await asyncio.gather(worker.ready(), publisher_ready(app_client))
         await proxy.reset()
-        run_id, _ = await trigger(app_client, admin)
+        run_id = await trigger_run(app_client, admin)
         # The message arrived and could not be handled (today a warning; before, a task error).
         await worker.until_line(r"unknown run|Could not claim the run|Error", timeout=30)
         assert (await run_row(url, run_id))["state"] == "SCHEDULED"
@@ -139,7 +86,7 @@ async def test_postgresql_unreachable_when_the_message_arrives(app_client, admin
         run = await wait_for_run(url, run_id, is_final, timeout=60)
         completed_in = time.monotonic() - restored
         assert run["state"] == "COMPLETED", dict(run)
-        await check(url, [run_id])
+        await check_runs(url, [run_id])
         report(
             "postgresql unreachable when the message arrives",
             completed_after_restore_s=round(completed_in, 2),
@@ -147,37 +94,6 @@ async def test_postgresql_unreachable_when_the_message_arrives(app_client, admin
     finally:
         worker.stop()
         await proxy.stop()
-
-
-class LinkProxy(TcpProxy):
-    """A TcpProxy that can cut one of its connections (by the order they were opened) and
-    then refuse new ones, leaving the others forwarding."""
-
-    def __init__(self, target_port: int) -> None:
-        super().__init__(target_port)
-        self.links: list[list[asyncio.Task[None]]] = []
-        self.refuse_new = False
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.refuse_new:
-            writer.close()
-            return
-        upstream_reader, upstream_writer = await asyncio.open_connection(
-            "127.0.0.1", self.target_port
-        )
-        link = []
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
-            link.append(task)
-        self.links.append(link)
-
-    def cut(self, index: int) -> None:
-        """Close connection `index` and refuse every new one."""
-        self.refuse_new = True
-        for task in self.links[index]:
-            task.cancel()
 
 
 async def test_a_hand_back_whose_republish_fails_is_published_again(
@@ -190,15 +106,13 @@ async def test_a_hand_back_whose_republish_fails_is_published_again(
     completes, in that same attempt."""
     url = settings.database.url.get_secret_value()
     await seed(app_client, admin, url, 150_000)
-    proxy = LinkProxy(target_port=int(AMQP_URL.rsplit(":", 1)[1].strip("/")))
-    await proxy.start()
-    proxied = AMQP_URL.replace(AMQP_URL.rsplit(":", 1)[1], f"{proxy.port}/")
+    proxy, proxied = await rabbitmq_link_proxy()
     first = start_worker(AUTOMATION_BATCH_SIZE="500", RABBITMQ_URL=proxied, **LEASE)
     try:
         await asyncio.gather(first.ready(), publisher_ready(app_client))
         # taskiq-aio-pika opens its publishing connection first, then the consuming one.
         assert len(proxy.links) == 2
-        run_id, _ = await trigger(app_client, admin)
+        run_id = await trigger_run(app_client, admin)
         await wait_for_run(url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0)
         proxy.cut(0)
         assert await asyncio.to_thread(first.stop) == 0
@@ -217,16 +131,12 @@ async def test_a_hand_back_whose_republish_fails_is_published_again(
     completed_in = time.monotonic() - started
     assert (run["state"], run["attempts"]) == ("COMPLETED", 1), dict(run)
     assert handed["attempts"] == 1, "a partly evaluated run reports its attempt"
-    await check(url, [run_id])
+    await check_runs(url, [run_id])
     report(
         "hand-back whose republish failed",
         evaluated_at_hand_back=handed["evaluated"],
         completed_after_next_worker_ready_s=round(completed_in, 2),
     )
-
-
-def _pid_of(claimed_by: str) -> int:
-    return int(claimed_by.split(":")[1])  # host:pid:nonce (executor.worker_identity)
 
 
 async def test_a_frozen_worker_is_superseded_and_writes_nothing_after_it_resumes(
@@ -241,15 +151,15 @@ async def test_a_frozen_worker_is_superseded_and_writes_nothing_after_it_resumes
     await seed(app_client, admin, url, 150_000)
     workers = [start_worker(AUTOMATION_BATCH_SIZE="500", **LEASE) for _ in range(2)]
     await asyncio.gather(*(w.ready() for w in workers), publisher_ready(app_client))
-    run_id, _ = await trigger(app_client, admin)
+    run_id = await trigger_run(app_client, admin)
     mid = await wait_for_run(
         url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0
     )
-    (frozen,) = [w for w in workers if w.process.pid == _pid_of(mid["claimed_by"])]
+    (frozen,) = [w for w in workers if w.process.pid == pid_of(mid["claimed_by"])]
     os.kill(frozen.process.pid, signal.SIGSTOP)
     stopped = time.monotonic()
     try:
-        dry_id, _ = await trigger(app_client, admin, dry_run=True)
+        dry_id = await trigger_run(app_client, admin, dry_run=True)
 
         async def timed(run: uuid.UUID, done, timeout: float):  # noqa: ASYNC109
             row = await wait_for_run(url, run, done, timeout=timeout)
@@ -278,7 +188,7 @@ async def test_a_frozen_worker_is_superseded_and_writes_nothing_after_it_resumes
     after = await run_row(url, run_id)
     assert after == dict(run), "the resumed worker wrote to the run"
     assert audited == run["approved"] + run["rejected"] + run["escalated"]
-    await check(url, [run_id, dry_id])
+    await check_runs(url, [run_id, dry_id])
     # Bound: 3 heartbeats of staleness, a reaper round, then a message that may first go to
     # the frozen worker's prefetch (round robin) and is published again after 1 s.
     assert superseded_in < STALE_S + 0.3 + 3 * REDELIVER_S + 3, superseded_in
@@ -300,12 +210,13 @@ async def test_the_guard_always_ends_a_run_timeout(app_client, admin, settings, 
     await asyncio.gather(worker.ready(), publisher_ready(app_client))
     runs = []
     for _ in range(8):
-        run_id, coalesced = await trigger(app_client, admin)
-        assert not coalesced
+        answer = await trigger(app_client, admin)
+        run_id = uuid.UUID(answer["run_id"])
+        assert not answer["coalesced"]
         run = await wait_for_run(url, run_id, is_final, timeout=30)
         runs.append(run_id)
         assert (run["state"], run["error"], run["evaluated"]) == ("FAILED", "timeout", 0), dict(run)
-    await check(url, runs)
+    await check_runs(url, runs)
 
 
 async def test_a_server_cancel_just_before_the_guard_is_the_guard(
@@ -321,7 +232,7 @@ async def test_a_server_cancel_just_before_the_guard_is_the_guard(
     conn = await connect_db(url)
     try:
         for _ in range(8):
-            run_id, _ = await trigger(app_client, admin)
+            run_id = await trigger_run(app_client, admin)
             claimed = await wait_for_run(url, run_id, lambda r: r["started_at"] is not None)
             # The batch statement in flight on the run's session (found by its text, as an
             # operator would in pg_stat_activity).

@@ -10,37 +10,22 @@ import uuid
 import httpx
 import pytest
 
-from app.config import DatabaseSettings, Settings
-from app.db import create_pool
-from app.models import Role
-from app.services.tokens import create_token
 from app.web.app import create_app
-from tests.conftest import connect_db
-from tests.e2e.conftest import (
+from tests.support.factories import admin_token, seed_with_sql
+from tests.support.invariants import assert_invariants
+from tests.support.polling import is_final, until, wait_for_run
+from tests.support.processes import (
     TASKTRACKER,
     ServiceProcess,
     WorkerProcess,
-    is_final,
-    load_generated_versions,
-    wait_for_run,
+    on,
+    through_proxy,
+    worker_through_proxy,
 )
-from tests.faults.invariants import assert_invariants
-from tests.tcp_proxy import TcpProxy, free_port
+from tests.support.services import connect_db
+from tests.support.tcp_proxy import TcpProxy, free_port
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def on(settings: Settings, url: str) -> Settings:
-    return settings.model_copy(update={"database": DatabaseSettings(url=url)})
-
-
-async def until(predicate, timeout: float = 30, every: float = 0.1) -> float:  # noqa: ASYNC109
-    """Await `predicate()` (async) until it holds; the seconds it took."""
-    started = time.monotonic()
-    async with asyncio.timeout(timeout):
-        while not await predicate():  # noqa: ASYNC110 - a condition outside this process
-            await asyncio.sleep(every)
-    return time.monotonic() - started
 
 
 async def ready(base: str) -> bool:
@@ -60,14 +45,6 @@ async def trigger_and_finish(base: str, token: str, url: str) -> uuid.UUID:
     run_id = uuid.UUID(response.json()["run_id"])
     await wait_for_run(url, run_id, is_final, timeout=60)
     return run_id
-
-
-async def admin_token(url: str) -> str:
-    pool = await create_pool(DatabaseSettings(url=url), "tests", max_size=1)
-    try:
-        return (await create_token(pool, f"ops-{uuid.uuid4().hex[:6]}", Role.ADMIN, "t")).secret
-    finally:
-        await pool.close()
 
 
 async def test_restart_while_idle_every_process_recovers(settings, private_postgres, report):
@@ -132,15 +109,7 @@ async def test_restart_during_a_run_fails_cleanly_or_finishes(settings, private_
     COMPLETED); a following run finishes the work; nothing is half-written."""
     url = await asyncio.to_thread(private_postgres.database)
     local = on(settings, url)
-    conn = await connect_db(url)
-    try:
-        await conn.execute(
-            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
-            ' (\'half\', 10, \'approve\', \'{"field": "confidence", "op": "gte", "value": 0.5}\')'
-        )
-    finally:
-        await conn.close()
-    await load_generated_versions(url, 200_000)
+    await seed_with_sql(url, 200_000)
     token = await admin_token(url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -194,16 +163,7 @@ async def test_slow_or_silent_postgresql_fails_requests_fast(settings, admin_sec
     serves normally once the link is healthy again."""
     proxy = TcpProxy(target_port=5432)
     await proxy.start()
-    name = settings.database.url.get_secret_value().rsplit("/", 1)[1]
-    proxied = settings.model_copy(
-        update={
-            "database": DatabaseSettings(
-                url=f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}",
-                connect_timeout_seconds=2,
-                command_timeout_seconds=2,
-            )
-        }
-    )
+    proxied = through_proxy(settings, proxy, connect_timeout_seconds=2, command_timeout_seconds=2)
     app = create_app(proxied)
     headers = {"Authorization": f"Bearer {admin_secret}"}
     try:
@@ -245,25 +205,11 @@ async def test_a_run_whose_database_goes_silent_does_not_hang(app_client, admin,
     command timeout instead of hanging; once the link is back the run ends FAILED (its
     attempts used up by the guard) or COMPLETED, and nothing is half-written."""
     url = settings.database.url.get_secret_value()
-    conn = await connect_db(url)
-    try:
-        await conn.execute(
-            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
-            ' (\'half\', 10, \'approve\', \'{"field": "confidence", "op": "gte", "value": 0.5}\')'
-        )
-    finally:
-        await conn.close()
-    await load_generated_versions(url, 150_000)
+    await seed_with_sql(url, 150_000)
     proxy = TcpProxy(target_port=5432)
     await proxy.start()
-    name = url.rsplit("/", 1)[1]
-    through_proxy = on(settings, f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}")
-    worker = WorkerProcess(
-        through_proxy,
-        AUTOMATION_TIMEOUT_SECONDS="3",
-        AUTOMATION_BATCH_SIZE="500",
-        DATABASE_COMMAND_TIMEOUT_SECONDS="2",
-        DATABASE_CONNECT_TIMEOUT_SECONDS="2",
+    worker = worker_through_proxy(
+        settings, proxy, AUTOMATION_TIMEOUT_SECONDS="3", AUTOMATION_BATCH_SIZE="500"
     )
     try:
         await worker.ready()

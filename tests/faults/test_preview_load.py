@@ -16,9 +16,9 @@ from app.db import create_pool
 from app.models import Role
 from app.services.tokens import create_token
 from bench.dataset import RULES, load_versions
-from tests.conftest import connect_db
-from tests.e2e.conftest import TASKTRACKER, ServiceProcess
-from tests.tcp_proxy import free_port
+from tests.support.processes import TASKTRACKER, ServiceProcess
+from tests.support.services import connect_db
+from tests.support.tcp_proxy import free_port
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -1,5 +1,5 @@
 """Processes killed, stopped or fed garbage mid-flight, and a storm of triggers: the run
-guarantees hold after each (checked by tests/faults/invariants.py)."""
+guarantees hold after each (checked by tests/support/invariants.py)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,15 @@ import asyncpg
 import pytest
 
 from bench.dataset import RULES
-from tests.conftest import AMQP_URL, connect_db
-from tests.e2e.conftest import is_final, load_generated_versions, publisher_ready, wait_for_run
-from tests.faults.invariants import assert_invariants, assert_one_evaluation_at_a_time
+from tests.support.api import seed, trigger_run
+from tests.support.factories import load_generated_versions
+from tests.support.invariants import assert_invariants, assert_one_evaluation_at_a_time
+from tests.support.polling import is_final, publisher_ready, wait_for_run
+from tests.support.services import AMQP_URL, connect_db
 
 pytestmark = pytest.mark.timeout(240)
 
 VERSIONS = 150_000
-
-
-async def seed(app_client, admin, url: str) -> None:
-    for body in RULES:
-        await app_client.post("/api/v1/automation/rules", json=body, headers=admin)
-    await load_generated_versions(url, VERSIONS)
-
-
-async def trigger(app_client, admin, **body) -> uuid.UUID:
-    response = await app_client.post("/api/v1/automation/trigger", json=body, headers=admin)
-    assert response.status_code == 202, response.text
-    return uuid.UUID(response.json()["run_id"])
 
 
 async def check(url: str, runs) -> list[asyncpg.Record]:
@@ -50,10 +40,10 @@ async def test_sigkill_mid_run_is_reclaimed(app_client, admin, settings, start_w
     """A worker killed with SIGKILL mid-run (proven: some batches committed, not all): another
     worker reclaims the run (attempt 2) and completes it; nothing decided twice."""
     url = settings.database.url.get_secret_value()
-    await seed(app_client, admin, url)
+    await seed(app_client, admin, url, VERSIONS)
     first = start_worker(AUTOMATION_BATCH_SIZE="500")
     await asyncio.gather(first.ready(), publisher_ready(app_client))
-    run_id = await trigger(app_client, admin)
+    run_id = await trigger_run(app_client, admin)
     mid = await wait_for_run(
         url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0
     )
@@ -81,17 +71,17 @@ async def test_killed_past_the_attempt_limit_fails_lost_and_the_next_run_finishe
     """With AUTOMATION_MAX_ATTEMPTS=1 a killed worker's run fails `lost`; the next run
     finishes the work."""
     url = settings.database.url.get_secret_value()
-    await seed(app_client, admin, url)
+    await seed(app_client, admin, url, VERSIONS)
     first = start_worker(AUTOMATION_BATCH_SIZE="500", AUTOMATION_MAX_ATTEMPTS="1")
     await asyncio.gather(first.ready(), publisher_ready(app_client))
-    run_id = await trigger(app_client, admin)
+    run_id = await trigger_run(app_client, admin)
     await wait_for_run(url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0)
     first.kill()
     second = start_worker(AUTOMATION_MAX_ATTEMPTS="1")
     await second.ready()
     lost = await wait_for_run(url, run_id, is_final, timeout=60)
     assert (lost["state"], lost["error"]) == ("FAILED", "lost")
-    following = await trigger(app_client, admin)
+    following = await trigger_run(app_client, admin)
     await wait_for_run(url, following, is_final, timeout=90)
     rows = await check(url, [run_id, following])
     assert [r["state"] for r in rows] == ["FAILED", "COMPLETED"]
@@ -124,10 +114,10 @@ async def test_sigterm_mid_run_hands_back_and_another_worker_finishes(
     """SIGTERM: the worker finishes its batch, hands the run back and exits 0; another worker
     completes it without counting an attempt for the hand-back."""
     url = settings.database.url.get_secret_value()
-    await seed(app_client, admin, url)
+    await seed(app_client, admin, url, VERSIONS)
     first = start_worker(AUTOMATION_BATCH_SIZE="500")
     await asyncio.gather(first.ready(), publisher_ready(app_client))
-    run_id = await trigger(app_client, admin)
+    run_id = await trigger_run(app_client, admin)
     await wait_for_run(url, run_id, lambda r: r["state"] == "EXECUTING" and r["evaluated"] > 0)
     stopped = time.monotonic()
     assert await asyncio.to_thread(first.stop) == 0
@@ -217,7 +207,7 @@ async def test_garbage_and_unknown_run_ids_are_dropped_and_the_worker_goes_on(
         )
     await worker.until_line("carries no run id")
     await worker.until_line("unknown run")
-    run_id = await trigger(app_client, admin)
+    run_id = await trigger_run(app_client, admin)
     await wait_for_run(url, run_id, is_final)
     (row,) = await check(url, [run_id])
     assert row["state"] == "COMPLETED"

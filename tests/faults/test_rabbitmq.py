@@ -12,18 +12,12 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import connect_db
-from tests.e2e.conftest import (
-    TASKTRACKER,
-    ServiceProcess,
-    WorkerProcess,
-    is_final,
-    load_generated_versions,
-    wait_for_run,
-)
-from tests.faults.invariants import assert_invariants
-from tests.faults.test_postgres import admin_token, until
-from tests.tcp_proxy import free_port
+from tests.support.factories import admin_token, seed_with_sql
+from tests.support.invariants import assert_invariants
+from tests.support.polling import is_final, until, wait_for_run
+from tests.support.processes import TASKTRACKER, ServiceProcess, WorkerProcess
+from tests.support.services import connect_db
+from tests.support.tcp_proxy import free_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -41,15 +35,7 @@ async def test_rabbitmq_stop_and_start(settings, private_rabbitmq, report):
     (PENDING), cron ticks are stored; after the start every run completes, once."""
     url = settings.database.url.get_secret_value()
     broker = {"RABBITMQ_URL": private_rabbitmq.url}
-    conn = await connect_db(url)
-    try:
-        await conn.execute(
-            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
-            ' (\'half\', 10, \'approve\', \'{"field": "confidence", "op": "gte", "value": 0.5}\')'
-        )
-    finally:
-        await conn.close()
-    await load_generated_versions(url, 150_000)
+    await seed_with_sql(url, 150_000)
     token = await admin_token(url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -57,7 +43,7 @@ async def test_rabbitmq_stop_and_start(settings, private_rabbitmq, report):
     worker = WorkerProcess(settings, AUTOMATION_BATCH_SIZE="1000", **broker)
     scheduler = ServiceProcess(
         settings,
-        [sys.executable, "-m", "tests.e2e.seconds_scheduler"],
+        [sys.executable, "-m", "tests.support.seconds_scheduler"],
         TEST_TICK_SECONDS="3",
         SCHEDULER_RECONCILE_SECONDS="1",
         **broker,

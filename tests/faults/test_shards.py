@@ -13,19 +13,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import AMQP_URL, connect_db
-from tests.e2e.conftest import is_final, publisher_ready, wait_for_run
-from tests.faults.test_lifecycle import (
-    LEASE,
-    REDELIVER_S,
-    STALE_S,
-    LinkProxy,
-    _pid_of,
-    check,
-    run_row,
-    seed,
-    trigger,
-)
+from tests.support.api import seed, trigger_run
+from tests.support.invariants import check_runs
+from tests.support.polling import is_final, publisher_ready, run_row, wait_for_run
+from tests.support.processes import LEASE, REDELIVER_S, STALE_S, pid_of
+from tests.support.services import connect_db
+from tests.support.tcp_proxy import rabbitmq_link_proxy
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -87,10 +80,10 @@ async def test_sigkill_of_one_of_two_workers_mid_run(
     await seed(app_client, admin, url, VERSIONS)
     workers = [start_worker(**SPLIT) for _ in range(2)]
     await asyncio.gather(*(w.ready() for w in workers), publisher_ready(app_client))
-    run_id, _ = await trigger(app_client, admin)
+    run_id = await trigger_run(app_client, admin)
     mid = await wait_for_shards(url, run_id, _evaluating)
     held = next(s for s in mid if s["state"] == "EXECUTING" and s["evaluated"] > 0)
-    (victim,) = [w for w in workers if w.process.pid == _pid_of(str(held["claimed_by"]))]
+    (victim,) = [w for w in workers if w.process.pid == pid_of(str(held["claimed_by"]))]
     victim.kill()
     killed = time.monotonic()
     run = await wait_for_run(url, run_id, is_final, timeout=120)
@@ -102,7 +95,7 @@ async def test_sigkill_of_one_of_two_workers_mid_run(
     assert run["attempts"] == 2  # the most any of its shards took
     assert taken["claimed_by"] != held["claimed_by"]
     await assert_sums(url, dict(run))
-    await check(url, [run_id])
+    await check_runs(url, [run_id])
     report(
         "one of two workers SIGKILL mid-run (shards)",
         evaluated_at_kill=sum(s["evaluated"] for s in mid),
@@ -120,10 +113,10 @@ async def test_sigstop_of_one_of_two_workers_mid_run(
     await seed(app_client, admin, url, VERSIONS)
     workers = [start_worker(**SPLIT) for _ in range(2)]
     await asyncio.gather(*(w.ready() for w in workers), publisher_ready(app_client))
-    run_id, _ = await trigger(app_client, admin)
+    run_id = await trigger_run(app_client, admin)
     mid = await wait_for_shards(url, run_id, _evaluating)
     held = next(s for s in mid if s["state"] == "EXECUTING" and s["evaluated"] > 0)
-    (frozen,) = [w for w in workers if w.process.pid == _pid_of(str(held["claimed_by"]))]
+    (frozen,) = [w for w in workers if w.process.pid == pid_of(str(held["claimed_by"]))]
     os.kill(frozen.process.pid, signal.SIGSTOP)
     stopped = time.monotonic()
     try:
@@ -141,7 +134,7 @@ async def test_sigstop_of_one_of_two_workers_mid_run(
     assert frozen.process.poll() is None, "the resumed worker died"
     assert await run_row(url, run_id) == dict(run), "the resumed worker wrote to the run"
     await assert_sums(url, dict(run))
-    await check(url, [run_id])
+    await check_runs(url, [run_id])
     # As for a run (test_lifecycle): staleness, a reaper round, a redelivery that may first
     # go to the frozen worker's prefetch.
     assert superseded_in < STALE_S + 0.3 + 3 * REDELIVER_S + 3, superseded_in
@@ -161,15 +154,13 @@ async def test_lost_shard_messages_are_published_again(
     them again after AUTOMATION_REDELIVER_SECONDS; the run completes."""
     url = settings.database.url.get_secret_value()
     await seed(app_client, admin, url, VERSIONS)
-    proxy = LinkProxy(target_port=int(AMQP_URL.rsplit(":", 1)[1].strip("/")))
-    await proxy.start()
-    proxied = AMQP_URL.replace(AMQP_URL.rsplit(":", 1)[1], f"{proxy.port}/")
+    proxy, proxied = await rabbitmq_link_proxy()
     try:
         first = start_worker(RABBITMQ_URL=proxied, **SPLIT)
         await asyncio.gather(first.ready(), publisher_ready(app_client))
         assert len(proxy.links) == 2  # publishing first, then consuming
         proxy.cut(0)
-        run_id, _ = await trigger(app_client, admin)
+        run_id = await trigger_run(app_client, admin)
         await first.until_line("Run split into 2 shards")
         await first.until_line("Could not republish the run")
         shards = await wait_for_shards(
@@ -184,7 +175,7 @@ async def test_lost_shard_messages_are_published_again(
         assert run["state"] == "COMPLETED", (run["state"], run["error"])
         assert second.count_lines("Republishing a run that has no message in flight") >= 1
         await assert_sums(url, dict(run))
-        await check(url, [run_id])
+        await check_runs(url, [run_id])
         report(
             "shard messages lost at the split",
             completed_after_second_worker_ready_s=round(completed_in, 2),

@@ -18,7 +18,8 @@ from app.rules.compiler import evaluation_order
 from app.rules.evaluator import VersionFacts, deciding_rule
 from app.rules.ruleset import to_evaluate
 from app.services.retention import purge_expired_audit_entries
-from tests.conftest import connect_db
+from tests.support.polling import until_blocked_by
+from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -245,7 +246,7 @@ async def test_a_decision_racing_a_run_loses_cleanly(app_client, admin, pool, da
         person = asyncio.create_task(
             app_client.post(f"{VERSIONS}/{version_id}/reject", headers=admin)
         )
-        await asyncio.sleep(0.2)  # let the request reach the row lock it must wait for
+        await until_blocked_by(run_side)  # the request has reached the row lock
         assert not person.done()
         await transaction.commit()
         response = await person

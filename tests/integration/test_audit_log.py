@@ -25,7 +25,7 @@ from app.migrate import migrate
 from app.models import Role
 from app.repositories import audit as audit_repo
 from app.services.retention import purge_expired_audit_entries
-from tests.conftest import APP_ROLE, connect_db
+from tests.support.services import APP_ROLE, connect_db
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from app.services.tokens import hash_secret
-from tests.conftest import AMQP_URL
+from tests.support.services import AMQP_URL
 
 pytestmark = pytest.mark.timeout(120)
 

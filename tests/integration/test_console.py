@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import httpx
 import pytest
@@ -17,27 +16,10 @@ from app.services.jobs import create_job
 from app.services.rules import create_rule
 from app.services.tokens import create_token, revoke_token
 from app.services.versions import PersonAction, decide_version, submit_version, submit_versions
-from tests.integration.test_executor import executor_for, insert_run
+from tests.support.console import csrf_of, sign_in_as
+from tests.support.factories import DOUBTFUL_LLM, create_many_rules, run_to_the_end
 
 PAGES = ["/ui", "/ui/runs", "/ui/schedules", "/ui/audit", "/ui/review", "/ui/rules"]
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries no CSRF field"
-    return found.group(1)
-
-
-async def _sign_in(client: httpx.AsyncClient, pool: Pool, role: Role) -> tuple[str, str]:
-    """Sign in with a new token of `role`; answers (token name, secret)."""
-    name = f"{role.value}-{uuid.uuid4().hex[:8]}"
-    secret = (await create_token(pool, name, role, "test")).secret
-    form = await client.get("/ui/sign-in")
-    answer = await client.post(
-        "/ui/sign-in", data={"token": secret, "csrf_token": _csrf(form.text)}
-    )
-    assert answer.status_code == 303, answer.text
-    return name, secret
 
 
 async def test_root_redirects_to_the_console(app_client: httpx.AsyncClient) -> None:
@@ -62,7 +44,7 @@ async def test_sign_in_sets_a_strict_httponly_cookie_without_the_secret(
     assert 'for="token">Token<' in form.text
     secret = (await create_token(pool, "console-user", Role.VIEWER, "test")).secret
     answer = await app_client.post(
-        "/ui/sign-in", data={"token": secret, "csrf_token": _csrf(form.text)}
+        "/ui/sign-in", data={"token": secret, "csrf_token": csrf_of(form.text)}
     )
     assert answer.status_code == 303
     cookie = next(
@@ -83,7 +65,7 @@ async def test_sign_in_sets_a_strict_httponly_cookie_without_the_secret(
 async def test_a_wrong_token_is_refused_with_a_message(app_client: httpx.AsyncClient) -> None:
     form = await app_client.get("/ui/sign-in")
     answer = await app_client.post(
-        "/ui/sign-in", data={"token": "tt_nope", "csrf_token": _csrf(form.text)}
+        "/ui/sign-in", data={"token": "tt_nope", "csrf_token": csrf_of(form.text)}
     )
     assert answer.status_code == 401
     assert "not valid" in answer.text
@@ -96,15 +78,15 @@ async def test_sign_in_without_the_csrf_token_is_refused(app_client: httpx.Async
 
 
 async def test_sign_out_ends_the_session(app_client: httpx.AsyncClient, pool: Pool) -> None:
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     page = await app_client.get("/ui")
-    answer = await app_client.post("/ui/sign-out", data={"csrf_token": _csrf(page.text)})
+    answer = await app_client.post("/ui/sign-out", data={"csrf_token": csrf_of(page.text)})
     assert answer.status_code == 303
     assert (await app_client.get("/ui")).status_code == 303
 
 
 async def test_a_revoked_token_ends_its_session(app_client: httpx.AsyncClient, pool: Pool) -> None:
-    name, _ = await _sign_in(app_client, pool, Role.VIEWER)
+    name, _ = await sign_in_as(app_client, pool, Role.VIEWER)
     assert (await app_client.get("/ui")).status_code == 200
     await revoke_token(pool, name, "test")
     assert (await app_client.get("/ui")).status_code == 303
@@ -113,7 +95,7 @@ async def test_a_revoked_token_ends_its_session(app_client: httpx.AsyncClient, p
 async def test_a_state_change_without_the_csrf_token_is_refused(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
-    await _sign_in(app_client, pool, Role.ADMIN)
+    await sign_in_as(app_client, pool, Role.ADMIN)
     answer = await app_client.post("/ui/brake/pause", data={"reason": "x"})
     assert answer.status_code == 403
     answer = await app_client.post(
@@ -127,9 +109,9 @@ async def test_a_state_change_without_the_csrf_token_is_refused(
 async def test_the_brake_through_the_console_is_audited_as_the_user(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
-    name, _ = await _sign_in(app_client, pool, Role.ADMIN)
+    name, _ = await sign_in_as(app_client, pool, Role.ADMIN)
     page = await app_client.get("/ui")
-    csrf = _csrf(page.text)
+    csrf = csrf_of(page.text)
     answer = await app_client.post(
         "/ui/brake/pause", data={"reason": "maintenance", "csrf_token": csrf}
     )
@@ -140,11 +122,13 @@ async def test_the_brake_through_the_console_is_audited_as_the_user(
     answer = await app_client.post("/ui/brake/resume", data={"csrf_token": csrf})
     assert answer.status_code == 303
     audit = await app_client.get("/ui/audit", params={"actor": f"user:{name}"})
-    assert audit.text.count(f"user:{name}") >= 2
+    assert audit.text.count(f"<td>user:{name}</td>") == 2
+    assert f"<td>user:{name}</td><td>automation.pause</td>" in audit.text
+    assert f"<td>user:{name}</td><td>automation.resume</td>" in audit.text
 
 
 async def test_every_page_has_a_strict_csp(app_client: httpx.AsyncClient, pool: Pool) -> None:
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     for page in [*PAGES, "/ui/sign-in"]:
         answer = await app_client.get(page)
         assert answer.status_code == 200, page
@@ -160,7 +144,7 @@ async def test_console_pages_and_fragments_are_never_stored(
     """Every page and fragment under /ui says no-store; a static file under /ui/static not."""
     form = await app_client.get("/ui/sign-in")
     assert form.headers["cache-control"] == "no-store"
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     for url in ["/ui", "/ui/runs", "/ui/audit", "/ui/review", "/ui/rules", "/ui/schedules"]:
         answer = await app_client.get(url)
         assert answer.status_code == 200, url
@@ -174,7 +158,7 @@ async def test_console_pages_and_fragments_are_never_stored(
 
 @pytest.mark.parametrize("role", list(Role))
 async def test_each_page_per_role(app_client: httpx.AsyncClient, pool: Pool, role: Role) -> None:
-    await _sign_in(app_client, pool, role)
+    await sign_in_as(app_client, pool, role)
     headings = ["Overview", "Runs", "Schedules", "Audit", "Review queue", "Rules"]
     for page, heading in zip(PAGES, headings, strict=True):
         answer = await app_client.get(page)
@@ -190,10 +174,10 @@ async def test_each_page_per_role(app_client: httpx.AsyncClient, pool: Pool, rol
 async def test_a_viewer_cannot_act_even_with_a_csrf_token(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     page = await app_client.get("/ui")
     answer = await app_client.post(
-        "/ui/brake/pause", data={"reason": "x", "csrf_token": _csrf(page.text)}
+        "/ui/brake/pause", data={"reason": "x", "csrf_token": csrf_of(page.text)}
     )
     assert answer.status_code == 403
     assert "admin role" in answer.text
@@ -215,7 +199,7 @@ async def test_ukrainian_by_accept_language_and_by_the_switch(
     form = await app_client.get("/ui/sign-in", headers={"Accept-Language": "uk-UA,uk;q=0.9"})
     assert '<html lang="uk">' in form.text
     assert "<h1>Увійти</h1>" in form.text
-    await _sign_in(app_client, pool, Role.ADMIN)
+    await sign_in_as(app_client, pool, Role.ADMIN)
     answer = await app_client.post("/ui/language", data={"language": "uk"})
     assert answer.status_code == 303
     page = await app_client.get("/ui")
@@ -232,20 +216,20 @@ async def test_the_second_reviewer_sees_who_decided_first(
         pool,
         VersionIn(entity_type=EntityType.TOPIC, entity_id="t-1", confidence=0.5, source="test"),
     )
-    first, _ = await _sign_in(app_client, pool, Role.OPERATOR)
+    first, _ = await sign_in_as(app_client, pool, Role.OPERATOR)
     transport = httpx.ASGITransport(app=app_client.app)  # type: ignore[attr-defined]
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as other:
-        await _sign_in(other, pool, Role.OPERATOR)
+        await sign_in_as(other, pool, Role.OPERATOR)
         queue = await other.get("/ui/review")
         assert f"/ui/review/{version.id}/reject" in queue.text
         mine = await app_client.get("/ui/review")
         answer = await app_client.post(
-            f"/ui/review/{version.id}/approve", data={"csrf_token": _csrf(mine.text)}
+            f"/ui/review/{version.id}/approve", data={"csrf_token": csrf_of(mine.text)}
         )
         assert answer.status_code == 303
         late = await other.post(
             f"/ui/review/{version.id}/reject",
-            data={"csrf_token": _csrf(queue.text), "reason": "too late"},
+            data={"csrf_token": csrf_of(queue.text), "reason": "too late"},
         )
     assert late.status_code == 409
     assert f"user:{first}" in late.text
@@ -257,11 +241,11 @@ async def test_the_second_reviewer_sees_who_decided_first(
 
 async def test_pause_and_resume_a_schedule(app_client: httpx.AsyncClient, pool: Pool) -> None:
     await create_job(pool, JobIn(id="nightly", name="Nightly", cron="0 3 * * *"), "test", "UTC")
-    name, _ = await _sign_in(app_client, pool, Role.OPERATOR)
+    name, _ = await sign_in_as(app_client, pool, Role.OPERATOR)
     page = await app_client.get("/ui/schedules")
     assert 'aria-label="Pause Nightly"' in page.text
     assert "Delete" not in page.text  # an operator may not delete jobs
-    csrf = _csrf(page.text)
+    csrf = csrf_of(page.text)
     assert (
         await app_client.post("/ui/schedules/nightly/pause", data={"csrf_token": csrf})
     ).status_code == 303
@@ -278,9 +262,9 @@ async def test_pause_and_resume_a_schedule(app_client: httpx.AsyncClient, pool: 
 async def test_a_triggered_run_has_a_page_that_polls_while_active(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
-    await _sign_in(app_client, pool, Role.OPERATOR)
+    await sign_in_as(app_client, pool, Role.OPERATOR)
     runs = await app_client.get("/ui/runs")
-    answer = await app_client.post("/ui/runs/trigger", data={"csrf_token": _csrf(runs.text)})
+    answer = await app_client.post("/ui/runs/trigger", data={"csrf_token": csrf_of(runs.text)})
     assert answer.status_code == 303
     location = answer.headers["location"]
     assert location.startswith("/ui/runs/")
@@ -303,28 +287,7 @@ HTMX = {"HX-Request": "true"}
 
 async def _escalating_rule(pool: Pool) -> Rule:
     """An enabled rule that escalates the versions from source `llm` under 0.5 confidence."""
-    body = RuleBody.model_validate(
-        {
-            "name": "doubtful llm",
-            "priority": 10,
-            "action": "escalate",
-            "conditions": {
-                "all": [
-                    {"field": "source", "op": "eq", "value": "llm"},
-                    {"field": "confidence", "op": "lt", "value": 0.5},
-                ]
-            },
-        }
-    )
-    return await create_rule(pool, body, "test")
-
-
-async def _run_to_the_end(pool: Pool) -> uuid.UUID:
-    """A manual run, executed in this process (no worker); its id."""
-    executor, _ = executor_for(pool)
-    run_id = await insert_run(pool)
-    await executor.execute(str(run_id))
-    return run_id
+    return await create_rule(pool, RuleBody.model_validate(DOUBTFUL_LLM), "test")
 
 
 def _version(entity_id: str, source: str = "test", **fields: object) -> VersionIn:
@@ -351,7 +314,7 @@ async def test_a_review_item_shows_its_scores_its_diff_and_why(
         ),
     )
     lonely = await submit_version(pool, _version("t-10", data={"title": "First"}))
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     fragment = (await app_client.get(f"/ui/review/{new.id}/why", headers=HTMX)).text
     assert "<h1>" not in fragment
     page = (await app_client.get(f"/ui/review/{new.id}/why")).text  # without htmx: a page
@@ -389,10 +352,10 @@ async def test_the_queue_filters_by_source_and_deciding_rule_and_keeps_them(
     rule = await _escalating_rule(pool)
     escalated = await submit_version(pool, _version("e-1", source="llm"))
     from_crm = await submit_version(pool, _version("p-1", source="crm", confidence=0.9))
-    await _run_to_the_end(pool)
+    await run_to_the_end(pool)
     async with pool.acquire() as conn:
         assert (await get_version(conn, escalated.id)).rule_id == rule.id
-    await _sign_in(app_client, pool, Role.OPERATOR)
+    await sign_in_as(app_client, pool, Role.OPERATOR)
     everything = (await app_client.get("/ui/review")).text
     assert everything.index("topic e-1 v1") < everything.index("topic p-1 v1")  # escalated first
     by_rule = (await app_client.get("/ui/review", params={"rule": str(rule.id)})).text
@@ -410,7 +373,7 @@ async def test_the_queue_filters_by_source_and_deciding_rule_and_keeps_them(
     )
     answer = await app_client.post(
         f"/ui/review/{from_crm.id}/approve",
-        data={"csrf_token": _csrf(by_source), "back": "/ui/review?source=crm"},
+        data={"csrf_token": csrf_of(by_source), "back": "/ui/review?source=crm"},
     )
     assert answer.headers["location"] == "/ui/review?source=crm"
     nothing = (await app_client.get("/ui/review", params={"source": "crm"})).text
@@ -425,9 +388,9 @@ async def test_the_queue_pages_escalated_then_pending(
     """Past a page (50), `Next page` continues where it stopped, escalated before pending."""
     await _escalating_rule(pool)
     await submit_versions(pool, [_version(f"e-{i}", source="llm") for i in range(30)])
-    await _run_to_the_end(pool)
+    await run_to_the_end(pool)
     await submit_versions(pool, [_version(f"p-{i}", confidence=0.9) for i in range(30)])
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     first = (await app_client.get("/ui/review")).text
     seen = re.findall(r'<h2 id="v-\d+-h">topic ([ep])-(\d+) v1', first)
     assert len(seen) == 50
@@ -448,14 +411,14 @@ async def test_approve_selected_reports_who_had_decided_the_others(
     user; one someone else decided meanwhile is left as it was, and the page names them."""
     ids = await submit_versions(pool, [_version(f"b-{i}") for i in range(3)])
     await decide_version(pool, ids[1], PersonAction.REJECT, "user:quicker", "dup")
-    name, _ = await _sign_in(app_client, pool, Role.OPERATOR)
+    name, _ = await sign_in_as(app_client, pool, Role.OPERATOR)
     queue = await app_client.get("/ui/review")
     assert '<button type="submit" name="verb" value="approve">Approve selected</button>' in (
         queue.text
     )
     answer = await app_client.post(
         "/ui/review/selected",
-        data={"csrf_token": _csrf(queue.text), "verb": "approve", "ids": [str(i) for i in ids]},
+        data={"csrf_token": csrf_of(queue.text), "verb": "approve", "ids": [str(i) for i in ids]},
     )
     assert answer.status_code == 200
     assert f'data-decided="{ids[0]}"' in answer.text
@@ -481,8 +444,8 @@ async def test_a_selection_is_refused_empty_forged_or_by_a_viewer(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
     (version_id,) = await submit_versions(pool, [_version("s-1")])
-    await _sign_in(app_client, pool, Role.OPERATOR)
-    csrf = _csrf((await app_client.get("/ui/review")).text)
+    await sign_in_as(app_client, pool, Role.OPERATOR)
+    csrf = csrf_of((await app_client.get("/ui/review")).text)
     empty = await app_client.post(
         "/ui/review/selected", data={"csrf_token": csrf, "verb": "approve"}
     )
@@ -494,13 +457,13 @@ async def test_a_selection_is_refused_empty_forged_or_by_a_viewer(
     assert forged.status_code == 403
     transport = httpx.ASGITransport(app=app_client.app)  # type: ignore[attr-defined]
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as viewer:
-        await _sign_in(viewer, pool, Role.VIEWER)
+        await sign_in_as(viewer, pool, Role.VIEWER)
         page = (await viewer.get("/ui/review")).text
         assert "Approve selected" not in page
         assert 'name="ids"' not in page
         denied = await viewer.post(
             "/ui/review/selected",
-            data={"csrf_token": _csrf(page), "verb": "approve", "ids": [str(version_id)]},
+            data={"csrf_token": csrf_of(page), "verb": "approve", "ids": [str(version_id)]},
         )
     assert denied.status_code == 403
     async with pool.acquire() as conn:
@@ -512,8 +475,8 @@ async def test_a_final_run_page_stops_polling_and_shows_its_timeline(
 ) -> None:
     rule = await _escalating_rule(pool)
     await submit_versions(pool, [_version(f"r-{i}", source="llm") for i in range(3)])
-    run_id = await _run_to_the_end(pool)
-    await _sign_in(app_client, pool, Role.OPERATOR)
+    run_id = await run_to_the_end(pool)
+    await sign_in_as(app_client, pool, Role.OPERATOR)
     page = (await app_client.get(f"/ui/runs/{run_id}")).text
     fragment = (await app_client.get(f"/ui/runs/{run_id}/numbers")).text
     for html in (page, fragment):
@@ -532,7 +495,7 @@ async def test_the_overview_shows_the_next_fires_even_without_a_scheduler(
 ) -> None:
     """No scheduler has registered the jobs: their cron's next fire is shown, and said so."""
     await create_job(pool, JobIn(id="nightly", name="Nightly", cron="0 3 * * *"), "test", "UTC")
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     page = (await app_client.get("/ui")).text
     fire = re.search(r'<dd data-next-fire="nightly"><time datetime="([^"]+)">', page)
     assert fire, page
@@ -547,7 +510,7 @@ async def test_the_audit_filters_by_time_like_the_api_and_pages(
     ids = await submit_versions(pool, [_version(f"a-{i}") for i in range(52)])
     for version_id in ids:
         await decide_version(pool, version_id, PersonAction.APPROVE, "user:auditor", None)
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     first = (await app_client.get("/ui/audit", params={"actor": "user:auditor"})).text
     assert first.count("<td>user:auditor</td>") == 50
     older = re.search(r'href="(/ui/audit\?[^"]*before=\d+)">Older entries<', first)
@@ -573,16 +536,9 @@ async def test_with_many_rules_the_queue_loads_each_explain_when_opened(
 ) -> None:
     """Past EXPLAIN_INLINE_RULES enabled rules the page names the deciding rule and loads
     the per-condition tables on opening (with a link to them for a browser without htmx)."""
-    for index in range(EXPLAIN_INLINE_RULES + 1):
-        body = {
-            "name": f"rule {index}",
-            "priority": index,
-            "action": "approve",
-            "conditions": {"field": "confidence", "op": "gte", "value": 0.99},
-        }
-        await create_rule(pool, RuleBody.model_validate(body), "test")
+    await create_many_rules(pool, EXPLAIN_INLINE_RULES + 1, "test")
     version = await submit_version(pool, _version("many-1"))
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     queue = (await app_client.get("/ui/review")).text
     assert f'hx-get="/ui/review/{version.id}/explain"' in queue
     assert f'href="/ui/review/{version.id}/why"' in queue
@@ -598,9 +554,9 @@ async def test_cancel_while_active_then_the_page_is_final(
 ) -> None:
     """A waiting run (no worker here) is cancelled from its page, audited as the user; its
     page is final afterwards (no Cancel, no polling), and a second cancel is refused 409."""
-    name, _ = await _sign_in(app_client, pool, Role.OPERATOR)
+    name, _ = await sign_in_as(app_client, pool, Role.OPERATOR)
     runs = await app_client.get("/ui/runs")
-    csrf = _csrf(runs.text)
+    csrf = csrf_of(runs.text)
     location = (await app_client.post("/ui/runs/trigger", data={"csrf_token": csrf})).headers[
         "location"
     ]
@@ -625,7 +581,7 @@ async def test_cancel_while_active_then_the_page_is_final(
 async def test_the_language_switch_comes_back_to_the_filtered_page(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     page = (await app_client.get("/ui/review", params={"source": "crm", "status": "pending"})).text
     switch = re.search(r'<form method="post" action="(/ui/language\?back=[^"]+)"', page)
     assert switch, page

@@ -20,7 +20,7 @@ from app.rules.templates import TEMPLATES
 from app.services.jobs import create_job, set_job_enabled
 from app.services.rules import create_rule
 from app.services.versions import submit_versions
-from tests.integration.test_console import _csrf, _sign_in
+from tests.support.console import csrf_of, sign_in_as
 
 HIGH = next(t for t in TEMPLATES if t.name == "High Confidence")
 
@@ -95,7 +95,7 @@ async def test_rules_pages_show_edit_controls_to_admins_only(
     app_client: httpx.AsyncClient, pool: Pool, role: Role
 ) -> None:
     rule = await create_rule(pool, HIGH, "test")
-    await _sign_in(app_client, pool, role)
+    await sign_in_as(app_client, pool, role)
     listing = await app_client.get("/ui/rules")
     assert listing.status_code == 200
     assert f'href="/ui/rules/{rule.id}"' in listing.text
@@ -121,7 +121,7 @@ async def test_a_template_renders_as_an_editor_whose_form_saves_that_rule(
 ) -> None:
     """The page made from a template, submitted as rendered, creates the template's rule,
     audited as the signed-in user."""
-    name, _ = await _sign_in(app_client, pool, Role.ADMIN)
+    name, _ = await sign_in_as(app_client, pool, Role.ADMIN)
     for template in TEMPLATES:
         page = await app_client.get("/ui/rules/new", params={"template": template.name})
         assert page.status_code == 200
@@ -150,7 +150,7 @@ async def test_editing_a_rule_raises_its_revision_and_lists_what_changed(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
     rule = await create_rule(pool, HIGH, "test")
-    name, _ = await _sign_in(app_client, pool, Role.ADMIN)
+    name, _ = await sign_in_as(app_client, pool, Role.ADMIN)
     page = await app_client.get(f"/ui/rules/{rule.id}")
     fields = form_fields(page.text)
     assert fields["c.0.value"] == "0.9"
@@ -172,10 +172,10 @@ async def test_deleting_a_rule_is_soft_and_audited(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
     rule = await create_rule(pool, HIGH, "test")
-    name, _ = await _sign_in(app_client, pool, Role.ADMIN)
+    name, _ = await sign_in_as(app_client, pool, Role.ADMIN)
     page = await app_client.get(f"/ui/rules/{rule.id}")
     answer = await app_client.post(
-        f"/ui/rules/{rule.id}/delete", data={"csrf_token": _csrf(page.text)}
+        f"/ui/rules/{rule.id}/delete", data={"csrf_token": csrf_of(page.text)}
     )
     assert answer.status_code == 303
     assert f'href="/ui/rules/{rule.id}"' not in (await app_client.get("/ui/rules")).text
@@ -253,9 +253,9 @@ async def test_a_rule_the_api_refuses_the_console_refuses_with_the_same_words(
     )
     assert api.status_code == 422
     words = [problem["msg"] for problem in api.json()["detail"]]
-    await _sign_in(app_client, pool, Role.ADMIN)
+    await sign_in_as(app_client, pool, Role.ADMIN)
     page = await app_client.get("/ui/rules/new")
-    form = _leaf_form(_csrf(page.text), *leaf, **more)
+    form = _leaf_form(csrf_of(page.text), *leaf, **more)
     answer = await app_client.post("/ui/rules/new", data=form)
     assert answer.status_code == 422
     assert 'role="alert"' in answer.text
@@ -285,8 +285,8 @@ async def test_the_preview_fragment_is_the_apis_preview(
         "test",
     )
     headers = await auth_headers(Role.VIEWER)
-    await _sign_in(app_client, pool, Role.ADMIN)
-    csrf = _csrf((await app_client.get("/ui/rules/new")).text)
+    await sign_in_as(app_client, pool, Role.ADMIN)
+    csrf = csrf_of((await app_client.get("/ui/rules/new")).text)
     seen = set()
     for threshold in ("0.5", "0.9"):
         api = await app_client.post(
@@ -323,7 +323,7 @@ async def test_previewing_an_edit_leaves_the_stored_rule_out(
     """Editing an enabled rule, its stored version does not shadow the edit."""
     await _seed(pool)
     rule = await create_rule(pool, HIGH.model_copy(update={"enabled": True}), "test")
-    await _sign_in(app_client, pool, Role.ADMIN)
+    await sign_in_as(app_client, pool, Role.ADMIN)
     page = await app_client.get(f"/ui/rules/{rule.id}")
     assert "No rule before it takes any of these versions." in page.text
     fields = form_fields(page.text)
@@ -336,7 +336,7 @@ async def test_previewing_an_edit_leaves_the_stored_rule_out(
 async def test_adding_and_removing_conditions_round_trips_the_editor(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
-    await _sign_in(app_client, pool, Role.ADMIN)
+    await sign_in_as(app_client, pool, Role.ADMIN)
     page = await app_client.get("/ui/rules/new", params={"template": HIGH.name})
     fields = form_fields(page.text)
     added = await app_client.post("/ui/rules/form", data={**fields, "edit": "add-leaf:c"})
@@ -365,8 +365,8 @@ async def test_rule_forms_need_the_csrf_token_and_the_admin_role(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
     rule = await create_rule(pool, HIGH, "test")
-    await _sign_in(app_client, pool, Role.OPERATOR)
-    csrf = _csrf((await app_client.get("/ui/rules")).text)
+    await sign_in_as(app_client, pool, Role.OPERATOR)
+    csrf = csrf_of((await app_client.get("/ui/rules")).text)
     form = _leaf_form("", "confidence", "gte", "0.5")
     for path in ("/ui/rules/new", f"/ui/rules/{rule.id}/edit", "/ui/rules/preview",
                  "/ui/rules/form", f"/ui/rules/{rule.id}/delete"):  # fmt: skip
@@ -387,7 +387,7 @@ async def test_rule_forms_need_the_csrf_token_and_the_admin_role(
 async def test_the_cron_check_shows_five_fires_or_the_apis_words(
     app_client: httpx.AsyncClient, pool: Pool, auth_headers: Any
 ) -> None:
-    await _sign_in(app_client, pool, Role.VIEWER)
+    await sign_in_as(app_client, pool, Role.VIEWER)
     good = await app_client.get(
         "/ui/schedules/cron-check", params={"cron": "*/15 * * * *", "timezone": "Europe/Kyiv"}
     )
@@ -418,7 +418,7 @@ async def test_schedule_pages_per_role(
     app_client: httpx.AsyncClient, pool: Pool, role: Role
 ) -> None:
     await create_job(pool, JobIn(id="nightly", name="Nightly", cron="0 3 * * *"), "test", "UTC")
-    await _sign_in(app_client, pool, role)
+    await sign_in_as(app_client, pool, role)
     listing = await app_client.get("/ui/schedules")
     admin = role is Role.ADMIN
     assert ("New schedule" in listing.text) is admin
@@ -438,10 +438,10 @@ async def test_schedule_pages_per_role(
 async def test_create_and_edit_a_schedule_through_the_form(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
-    name, _ = await _sign_in(app_client, pool, Role.ADMIN)
+    name, _ = await sign_in_as(app_client, pool, Role.ADMIN)
     page = await app_client.get("/ui/schedules/new")
     assert 'hx-get="/ui/schedules/cron-check"' in page.text
-    csrf = _csrf(page.text)
+    csrf = csrf_of(page.text)
     form = {"csrf_token": csrf, "id": "hourly-check", "name": "Hourly check", "cron": "@hourly",
             "timezone": "Europe/Kyiv", "task": "automation.run", "enabled": "true"}  # fmt: skip
     answer = await app_client.post("/ui/schedules/new", data=form)
@@ -479,8 +479,8 @@ async def test_a_schedule_the_api_refuses_the_console_refuses_with_the_same_word
     app_client: httpx.AsyncClient, pool: Pool, auth_headers: Any
 ) -> None:
     headers = await auth_headers(Role.ADMIN)
-    await _sign_in(app_client, pool, Role.ADMIN)
-    csrf = _csrf((await app_client.get("/ui/schedules/new")).text)
+    await sign_in_as(app_client, pool, Role.ADMIN)
+    csrf = csrf_of((await app_client.get("/ui/schedules/new")).text)
     for body in (
         {"id": "Bad Id", "name": "x", "cron": "@daily"},
         {"id": "ok", "name": "", "cron": "@daily"},
@@ -502,10 +502,10 @@ async def test_schedule_forms_need_the_csrf_token_and_the_admin_role(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
     await create_job(pool, JobIn(id="nightly", name="Nightly", cron="0 3 * * *"), "test", "UTC")
-    await _sign_in(app_client, pool, Role.OPERATOR)
+    await sign_in_as(app_client, pool, Role.OPERATOR)
     form = {"id": "x", "name": "x", "cron": "@daily", "task": "automation.run"}
     assert (await app_client.post("/ui/schedules/new", data=form)).status_code == 403
-    form["csrf_token"] = _csrf((await app_client.get("/ui/schedules")).text)
+    form["csrf_token"] = csrf_of((await app_client.get("/ui/schedules")).text)
     for path in ("/ui/schedules/new", "/ui/schedules/nightly/edit", "/ui/schedules/nightly/delete"):
         answer = await app_client.post(path, data=form)
         assert answer.status_code == 403, path
@@ -514,7 +514,7 @@ async def test_schedule_forms_need_the_csrf_token_and_the_admin_role(
 
 async def test_the_editors_speak_ukrainian(app_client: httpx.AsyncClient, pool: Pool) -> None:
     await create_job(pool, JobIn(id="nightly", name="Nightly", cron="0 3 * * *"), "test", "UTC")
-    await _sign_in(app_client, pool, Role.ADMIN)
+    await sign_in_as(app_client, pool, Role.ADMIN)
     await app_client.post("/ui/language", data={"language": "uk"})
     rule = await app_client.get("/ui/rules/new", params={"template": HIGH.name})
     assert "<h1>Нове правило</h1>" in rule.text
@@ -528,7 +528,7 @@ async def test_the_editors_speak_ukrainian(app_client: httpx.AsyncClient, pool: 
 async def test_an_unknown_rule_or_job_is_a_404_page(
     app_client: httpx.AsyncClient, pool: Pool
 ) -> None:
-    await _sign_in(app_client, pool, Role.ADMIN)
+    await sign_in_as(app_client, pool, Role.ADMIN)
     for path in ("/ui/rules/99999", "/ui/schedules/no-such-job/edit"):
         answer = await app_client.get(path)
         assert answer.status_code == 404, path

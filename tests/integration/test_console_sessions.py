@@ -18,29 +18,14 @@ from app.db import Pool
 from app.models import Role
 from app.services.console_sessions import purge_expired_sessions
 from app.services.tokens import create_token, hash_secret, revoke_token
+from tests.support.console import csrf_of, post_sign_in
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the page carries no CSRF field"
-    return found.group(1)
 
 
 async def _new_secret(pool: Pool, role: Role) -> tuple[str, str]:
     name = f"{role.value}-{uuid.uuid4().hex[:8]}"
     return name, (await create_token(pool, name, role, "test")).secret
-
-
-async def _sign_in(
-    client: httpx.AsyncClient, secret: str, next_page: str | None = None
-) -> httpx.Response:
-    form = await client.get("/ui/sign-in", params={"next": next_page} if next_page else None)
-    data = {"token": secret, "csrf_token": _csrf(form.text)}
-    if next_page is not None:
-        data["next"] = next_page
-    return await client.post("/ui/sign-in", data=data)
 
 
 def _session_cookie(answer: httpx.Response) -> str:
@@ -58,7 +43,7 @@ async def test_the_cookie_is_a_random_id_stored_only_as_its_hash(
     """The cookie carries a random id; the database keeps its SHA-256, the token's role and a
     CSRF nonce, and expires it after CONSOLE_SESSION_HOURS."""
     name, secret = await _new_secret(pool, Role.OPERATOR)
-    answer = await _sign_in(app_client, secret)
+    answer = await post_sign_in(app_client, secret)
     assert answer.status_code == 303
     session_id = _session_cookie(answer)
     assert len(session_id) == 43  # secrets.token_urlsafe(32)
@@ -76,7 +61,7 @@ async def test_the_cookie_is_a_random_id_stored_only_as_its_hash(
     assert (row["name"], row["role"]) == (name, "operator")
     assert row["lifetime"].total_seconds() == 12 * 3600
     page = await app_client.get("/ui")
-    assert _csrf(page.text) == row["csrf"]
+    assert csrf_of(page.text) == row["csrf"]
 
 
 async def test_a_cookie_replayed_after_sign_out_opens_nothing(
@@ -85,9 +70,9 @@ async def test_a_cookie_replayed_after_sign_out_opens_nothing(
     """After Sign out, the same cookie (kept by an attacker) neither opens /ui nor lets its
     CSRF token trigger a run."""
     _, secret = await _new_secret(pool, Role.ADMIN)
-    session_id = _session_cookie(await _sign_in(app_client, secret))
+    session_id = _session_cookie(await post_sign_in(app_client, secret))
     page = await app_client.get("/ui")
-    csrf = _csrf(page.text)
+    csrf = csrf_of(page.text)
     answer = await app_client.post("/ui/sign-out", data={"csrf_token": csrf})
     assert answer.status_code == 303
 
@@ -106,7 +91,7 @@ async def test_revoking_the_token_ends_a_replayed_session(
 ) -> None:
     """A session of a revoked token opens nothing, even with its cookie replayed."""
     name, secret = await _new_secret(pool, Role.VIEWER)
-    session_id = _session_cookie(await _sign_in(app_client, secret))
+    session_id = _session_cookie(await post_sign_in(app_client, secret))
     await revoke_token(pool, name, "test")
     app_client.cookies.clear()
     app_client.cookies.set("tt_console", session_id, path="/ui")
@@ -118,7 +103,7 @@ async def test_expired_sessions_are_refused_and_purged(
 ) -> None:
     """A session past its expiry opens nothing, and the purge deletes it."""
     _, secret = await _new_secret(pool, Role.VIEWER)
-    await _sign_in(app_client, secret)
+    await post_sign_in(app_client, secret)
     assert (await app_client.get("/ui")).status_code == 200
     conn = await asyncpg.connect(owner_database_url)
     try:
@@ -136,7 +121,7 @@ async def test_last_seen_moves_at_most_once_a_minute(
 ) -> None:
     """A request refreshes last_seen_at when it is older than a minute, not on every request."""
     _, secret = await _new_secret(pool, Role.VIEWER)
-    await _sign_in(app_client, secret)
+    await post_sign_in(app_client, secret)
     conn = await asyncpg.connect(owner_database_url)
     try:
         first = await conn.fetchval("SELECT last_seen_at FROM console_sessions")
@@ -165,7 +150,7 @@ async def test_sign_in_returns_to_the_page_that_asked(
     assert 'name="next" value="/ui/runs?state=FAILED"' in form.text
     answer = await app_client.post(
         "/ui/sign-in",
-        data={"token": secret, "csrf_token": _csrf(form.text), "next": "/ui/runs?state=FAILED"},
+        data={"token": secret, "csrf_token": csrf_of(form.text), "next": "/ui/runs?state=FAILED"},
     )
     assert answer.status_code == 303
     assert answer.headers["location"] == "/ui/runs?state=FAILED"
@@ -207,7 +192,7 @@ async def test_the_way_back_never_leaves_the_console(
     form = await app_client.get("/ui/sign-in", params={"next": hostile})
     assert 'name="next" value="/ui"' in form.text
     answer = await app_client.post(
-        "/ui/sign-in", data={"token": secret, "csrf_token": _csrf(form.text), "next": hostile}
+        "/ui/sign-in", data={"token": secret, "csrf_token": csrf_of(form.text), "next": hostile}
     )
     assert answer.status_code == 303
     assert answer.headers["location"] == "/ui"
@@ -223,7 +208,7 @@ async def test_past_ten_failures_a_minute_sign_in_answers_429(
     Retry-After, and the failures are logged with the address, never the token."""
     _, secret = await _new_secret(pool, Role.VIEWER)
     form = await app_client.get("/ui/sign-in")
-    csrf = _csrf(form.text)
+    csrf = csrf_of(form.text)
     wrong = f"tt_wrong-{uuid.uuid4().hex}"
     with caplog.at_level(logging.WARNING):
         for _ in range(10):
@@ -247,7 +232,7 @@ async def test_another_address_is_not_throttled(app_client: httpx.AsyncClient, p
     for _ in range(11):
         throttle.record_failure("192.0.2.7")
     assert throttle.retry_after("192.0.2.7") is not None
-    assert (await _sign_in(app_client, secret)).status_code == 303
+    assert (await post_sign_in(app_client, secret)).status_code == 303
 
 
 def test_x_forwarded_for_is_believed_only_from_trusted_proxies() -> None:

@@ -30,7 +30,8 @@ from app.doctor import (
     run_checks,
 )
 from app.repositories import doctor as doctor_repo
-from tests.conftest import AMQP_URL, APP_ROLE, connect_db
+from tests.support.factories import insert_rule
+from tests.support.services import AMQP_URL, APP_ROLE, connect_db
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,21 +117,6 @@ async def test_a_fresh_install_with_nothing_running_fails_only_on_the_processes(
     assert checks[ROLE].detail == (
         f"{APP_ROLE}: not the owner, reads and appends to the audit log only"
     )
-
-
-async def test_one_pass_reads_the_job_registrations_once(settings, monkeypatch):
-    """The jobs, cron and time-zone checks share one read of the job registrations."""
-    reads = []
-    read = doctor_repo.list_job_registrations
-
-    async def counted(conn):
-        reads.append(conn)
-        return await read(conn)
-
-    monkeypatch.setattr(doctor_repo, "list_job_registrations", counted)
-    checks = await doctor(settings)
-    assert len(reads) == 1
-    assert checks[CRON].status is Status.OK
 
 
 async def test_the_processes_connecting_as_a_superuser_or_the_owner_is_a_warning(
@@ -284,30 +270,20 @@ async def insert_versions(db, *confidences):
     )
 
 
-async def insert_rule(db, name, minimum, *, enabled=True):
-    await db.execute(
-        "INSERT INTO automation_rules (name, enabled, priority, action, conditions)"
-        " VALUES ($1, $2, 50, 'approve', $3)",
-        name,
-        enabled,
-        {"field": "confidence", "op": "gte", "value": minimum},
-    )
-
-
 async def test_enabled_rules_are_counted_against_the_pending_versions(settings, db):
     """Nothing pending is OK; pending without an enabled rule, or with rules that match none,
     warns; otherwise the compiled rules' reach is reported."""
     assert (await doctor(settings))[RULES].detail == "no pending version"
 
     await insert_versions(db, 0.5, 0.6, 0.95)
-    await insert_rule(db, "Disabled catches all", 0.0, enabled=False)
+    await insert_rule(db, "Disabled catches all", 0.0, priority=50, enabled=False)
     rules = (await doctor(settings))[RULES]
     assert (rules.status, rules.detail) == (
         Status.WARN,
         "3 pending version(s) and no enabled rule",
     )
 
-    await insert_rule(db, "Too strict", 0.99)
+    await insert_rule(db, "Too strict", 0.99, priority=50)
     rules = (await doctor(settings))[RULES]
     assert (rules.status, rules.detail) == (
         Status.WARN,
@@ -315,7 +291,7 @@ async def test_enabled_rules_are_counted_against_the_pending_versions(settings, 
     )
     assert "preview" in rules.fix
 
-    await insert_rule(db, "Fairly sure", 0.6)
+    await insert_rule(db, "Fairly sure", 0.6, priority=50)
     rules = (await doctor(settings))[RULES]
     assert (rules.status, rules.detail) == (
         Status.OK,
@@ -397,3 +373,18 @@ async def test_silent_services_cost_one_deadline_not_a_hang(settings):
     assert checks[DATABASE].detail.startswith(f"PostgreSQL unreachable at 127.0.0.1:{port}")
     assert checks[RABBITMQ].status is Status.FAIL
     assert checks[RABBITMQ].detail.startswith(f"RabbitMQ unreachable at 127.0.0.1:{port}")
+
+
+async def test_one_pass_reads_the_job_registrations_once(settings, monkeypatch):
+    """The jobs, cron and time-zone checks share one read of the job registrations."""
+    reads = []
+    read = doctor_repo.list_job_registrations
+
+    async def counted(conn):
+        reads.append(conn)
+        return await read(conn)
+
+    monkeypatch.setattr(doctor_repo, "list_job_registrations", counted)
+    checks = await doctor(settings)
+    assert len(reads) == 1
+    assert checks[CRON].status is Status.OK

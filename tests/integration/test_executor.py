@@ -10,39 +10,10 @@ import pytest
 
 from app.audit.verify import verify_chain
 from app.automation import brake
-from app.automation.executor import RunExecutor
-from app.config import AutomationSettings
-from tests.e2e.conftest import load_generated_versions
+from tests.support.factories import executor_for, insert_rule, insert_run, load_generated_versions
+from tests.support.polling import until_blocked_by
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class RecordingPublisher:
-    """Stands in for RabbitMQ in these tests: remembers what would have been published."""
-
-    connected = True
-
-    def __init__(self) -> None:
-        self.published: list[uuid.UUID] = []
-
-    async def publish(self, run_id: uuid.UUID) -> None:
-        self.published.append(run_id)
-
-
-def executor_for(pool, **settings: object) -> tuple[RunExecutor, RecordingPublisher]:
-    publisher = RecordingPublisher()
-    config = AutomationSettings(heartbeat_seconds=0.5, **settings)  # type: ignore[arg-type]
-    return RunExecutor(pool, config, publisher, worker="test-worker"), publisher
-
-
-async def insert_run(pool, **columns: object) -> uuid.UUID:
-    names = ", ".join(["trigger", *columns])
-    values = ", ".join(["'manual'", *(f"${i}" for i in range(1, len(columns) + 1))])
-    async with pool.acquire() as conn:
-        return await conn.fetchval(
-            f"INSERT INTO automation_runs ({names}) VALUES ({values}) RETURNING id",  # noqa: S608
-            *columns.values(),
-        )
 
 
 async def test_the_reaper_fails_runs_out_of_attempts_and_republishes_the_others(pool):
@@ -80,11 +51,7 @@ async def test_garbage_and_unknown_run_ids_are_logged_and_dropped(pool, caplog):
 async def test_the_decision_cap_stops_a_run_completed_and_capped(pool, database_url):
     """With AUTOMATION_MAX_DECISIONS_PER_RUN=100 a run decides 100 versions and says so."""
     await load_generated_versions(database_url, 2_000)
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
-            ' (\'all\', 1, \'approve\', \'{"field": "confidence", "op": "gte", "value": 0}\')'
-        )
+    await insert_rule(pool, "all", 0)
     executor, _ = executor_for(pool, max_decisions_per_run=100, batch_size=64)
     run_id = await insert_run(pool)
     await executor.execute(str(run_id))
@@ -99,11 +66,7 @@ async def test_each_batch_is_sealed_in_its_own_transaction(pool, database_url):
     """A run's decisions and their audit entries are sealed by the batch's own statement: one
     seal per batch, covering exactly that batch's entries; the chain verifies."""
     await load_generated_versions(database_url, 1_000)
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO automation_rules (name, priority, action, conditions) VALUES"
-            ' (\'all\', 1, \'approve\', \'{"field": "confidence", "op": "gte", "value": 0}\')'
-        )
+    await insert_rule(pool, "all", 0)
     executor, _ = executor_for(pool, batch_size=300)
     run_id = await insert_run(pool)
     await executor.execute(str(run_id))
@@ -142,14 +105,7 @@ async def test_a_stop_between_a_batchs_two_statements_waits_instead_of_deadlocki
             stopping = asyncio.create_task(brake.cancel_run(pool, run_id, "admin"))
         else:
             stopping = asyncio.create_task(brake.pause_automation(pool, "admin", None))
-        async with asyncio.timeout(10):  # the stop is queued behind the batch's locks
-            while True:
-                waiting = await batch.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
-                )
-                if waiting:
-                    break
-                await asyncio.sleep(0.01)
+        await until_blocked_by(batch)  # the stop is queued behind the batch's locks
         # The batch's second statement: its counts into the run's row.
         await batch.execute(
             "UPDATE automation_runs SET approved = approved + 1 WHERE id = $1", run_id

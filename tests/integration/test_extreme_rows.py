@@ -10,7 +10,6 @@ numbers no float holds.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
 import asyncpg
@@ -19,7 +18,9 @@ import pytest
 
 from app.db import Pool
 from app.models import Role
-from tests.conftest import TokenFactory, connect_db
+from tests.conftest import TokenFactory
+from tests.support.console import sign_in_as
+from tests.support.services import connect_db
 
 
 def _nested(levels: int, leaf: object = 1) -> object:
@@ -215,17 +216,6 @@ async def _same_as_stored(
     return same
 
 
-async def _console_session(client: httpx.AsyncClient, pool: Pool, role: Role) -> None:
-    from app.services.tokens import create_token  # noqa: PLC0415 - the console's sign-in only
-
-    secret = (await create_token(pool, f"reviewer-{uuid.uuid4().hex[:8]}", role, "test")).secret
-    form = await client.get("/ui/sign-in")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert csrf
-    signed_in = await client.post("/ui/sign-in", data={"token": secret, "csrf_token": csrf[1]})
-    assert signed_in.status_code == 303, signed_in.text
-
-
 @pytest.mark.timeout(180)
 async def test_every_route_and_page_reads_rows_past_every_bound(
     app_client: httpx.AsyncClient,
@@ -276,7 +266,7 @@ async def test_every_route_and_page_reads_rows_past_every_bound(
             assert await _same_as_stored(check, preview.text, f"sample/{index}/data", version_id)
 
         # The console shows each of them: the queue, one version, its explain, its whole data.
-        await _console_session(app_client, pool, Role.OPERATOR)
+        await sign_in_as(app_client, pool, Role.OPERATOR)
         queue = await app_client.get("/ui/review")
         assert queue.status_code == 200
         assert len(queue.text) < 2_000_000  # an excerpt of the 5 MB snapshot, not all of it

@@ -13,7 +13,8 @@ import pytest
 
 from app.config import ApiSettings, Settings
 from app.models import Role
-from tests.conftest import connect_db
+from tests.support.polling import until_blocked_by
+from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -52,15 +53,6 @@ async def versions_locked(database_url: str) -> AsyncIterator[asyncpg.Connection
         await conn.close()  # the lock goes with the session
 
 
-async def until_a_preview_waits_on_the_lock(conn: asyncpg.Connection) -> None:
-    async with asyncio.timeout(10):
-        while not await conn.fetchval(  # noqa: ASYNC110 - a state of another session
-            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-            " WHERE c.relname = 'versions' AND NOT l.granted)"
-        ):
-            await asyncio.sleep(0.02)
-
-
 async def test_a_preview_out_of_time_is_503_with_a_message_and_frees_its_slot(
     app_client, viewer, versions_locked
 ):
@@ -84,7 +76,7 @@ async def test_a_preview_beyond_the_slots_is_429_at_once_and_the_first_still_ans
     """While the one slot is busy another preview answers 429 with Retry-After at once; the
     busy one answers 200 once it can scan; then a new one is served."""
     first = asyncio.create_task(app_client.post(PREVIEW, json=BODY, headers=viewer))
-    await until_a_preview_waits_on_the_lock(versions_locked)
+    await until_blocked_by(versions_locked)
     started = time.monotonic()
     refused = await app_client.post(PREVIEW, json=BODY, headers=viewer)
     assert refused.status_code == 429, refused.text
@@ -103,10 +95,10 @@ async def test_a_statement_cancelled_elsewhere_is_503_not_500(app_client, viewer
     try:
         await conn.execute("BEGIN; LOCK TABLE versions IN ACCESS EXCLUSIVE MODE")
         first = asyncio.create_task(app_client.post(PREVIEW, json=BODY, headers=viewer))
-        await until_a_preview_waits_on_the_lock(conn)
+        await until_blocked_by(conn)
         await conn.execute(
-            "SELECT pg_cancel_backend(l.pid) FROM pg_locks l JOIN pg_class c"
-            " ON c.oid = l.relation WHERE c.relname = 'versions' AND NOT l.granted"
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pg_backend_pid() = ANY (pg_blocking_pids(pid))"
         )
         response = await first
         assert response.status_code == 503, response.text

@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.models import Role
+from tests.support.api import HIGH_CONFIDENCE
 
 pytestmark = pytest.mark.timeout(60)
-
-HIGH_CONFIDENCE = {
-    "name": "High Confidence",
-    "priority": 90,
-    "action": "approve",
-    "conditions": {
-        "all": [
-            {"field": "confidence", "op": "gte", "value": 0.9},
-            {"field": "similarity", "op": "gte", "value": 0.85},
-        ]
-    },
-}
 
 
 async def audit_rows(pool, rule_id):

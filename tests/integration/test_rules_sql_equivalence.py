@@ -28,6 +28,7 @@ from app.rules.compiler import (
 from app.rules.evaluator import VersionFacts, deciding_rule, evaluate
 from app.rules.models import RuleBody
 from bench.rulesets import generated_rules
+from tests.support.factories import rule_to_evaluate
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -221,45 +222,24 @@ def test_sql_and_python_agree_on_every_row(sql_session, raw, versions):
 )
 def test_sql_and_python_pick_the_same_deciding_rule(sql_session, raws, versions):
     """The compiled CASE names the same first matching rule as the Python evaluator."""
-    rules = [
-        RuleToEvaluate(
-            id=i + 1,
-            revision=1,
-            priority=priority,
-            action="approve",
-            name=str(i),
-            conditions=parse(raw),
-        )
-        for i, (raw, priority) in enumerate(raws)
-    ]
-    ordered = evaluation_order(rules)
-    ids = sql_session.load(versions)
-    ctx = CompileContext(SqlParams(), EVALUATED_AT)
-    positions = sql_session.per_row(compile_deciding_rule(rules, ctx), ctx.params.values)
-    for version_id, row in zip(ids, versions, strict=True):
-        expected = deciding_rule(rules, VersionFacts(**row), EVALUATED_AT)
-        position = positions[version_id]
-        got = ordered[position - 1] if position is not None else None
-        assert got == expected, (raws, row)
+    assert_same_deciding_rule(sql_session, rules_from(raws), versions, raws)
 
 
 def rules_from(raws: list[tuple[dict[str, Any], int]]) -> list[RuleToEvaluate]:
     return [
-        RuleToEvaluate(
-            id=i + 1,
-            revision=1,
-            priority=priority,
-            action="approve",
-            name=str(i),
-            conditions=parse(raw),
-        )
+        rule_to_evaluate(i + 1, parse(raw), priority=priority, name=str(i))
         for i, (raw, priority) in enumerate(raws)
     ]
 
 
 def assert_same_deciding_rule(
-    sql_session: SqlSession, rules: list[RuleToEvaluate], versions: list[dict[str, Any]]
+    sql_session: SqlSession,
+    rules: list[RuleToEvaluate],
+    versions: list[dict[str, Any]],
+    *context: object,
 ) -> None:
+    """The compiled CASE names the Python evaluator's deciding rule for each row (a failure
+    names the row after `context`)."""
     ordered = evaluation_order(rules)
     ids = sql_session.load(versions)
     ctx = CompileContext(SqlParams(), EVALUATED_AT)
@@ -268,7 +248,7 @@ def assert_same_deciding_rule(
         expected = deciding_rule(rules, VersionFacts(**row), EVALUATED_AT)
         position = positions[version_id]
         got = ordered[position - 1] if position is not None else None
-        assert got == expected, row
+        assert got == expected, (*context, row) if context else row
 
 
 # Small trees, many of them: a rule set as large as a real deployment's, where shared
@@ -314,13 +294,12 @@ def test_generated_benchmark_rule_sets_agree_with_python(sql_session, count, dat
     on rows built to hit their thresholds and words as well as to miss them."""
     bodies = generated_rules(count, seed=data.draw(st.integers(0, 1000)))
     rules = [
-        RuleToEvaluate(
-            id=i + 1,
-            revision=1,
+        rule_to_evaluate(
+            i + 1,
+            parse(body["conditions"]),
             priority=body["priority"],
             action=body["action"],
             name=body["name"],
-            conditions=parse(body["conditions"]),
         )
         for i, body in enumerate(bodies)
     ]

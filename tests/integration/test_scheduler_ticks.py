@@ -13,7 +13,7 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from app.repositories import jobs as job_repo
 from scheduler.daemon import Leading, _job_store_engine
 from scheduler.reconcile import catch_up_missed_ticks
-from tests.e2e.seconds_scheduler import EverySeconds
+from tests.support.seconds_scheduler import EverySeconds
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -10,8 +10,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import load_generated_versions
-from tests.integration.test_executor import executor_for, insert_run
+from tests.support.factories import executor_for, insert_rule, insert_run, load_generated_versions
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -19,15 +18,7 @@ SHARDING = {"shards": 3, "shard_min_versions": 1_000, "batch_size": 250}
 
 
 async def add_rule(pool, action: str = "approve", threshold: float = 0.0) -> None:
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO automation_rules (name, priority, action, conditions)"
-            " VALUES ($1, 1, $2, jsonb_build_object('field', 'confidence', 'op', 'gte',"
-            " 'value', $3::float8))",
-            f"{action} >= {threshold}",
-            action,
-            threshold,
-        )
+    await insert_rule(pool, f"{action} >= {threshold}", threshold, action=action)
 
 
 async def split(pool, **settings: object) -> tuple[uuid.UUID, list[uuid.UUID]]:

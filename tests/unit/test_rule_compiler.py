@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from pydantic import TypeAdapter
 
 from app.rules.compiler import (
     CompileContext,
-    RuleToEvaluate,
     SqlParams,
     cheapest_first,
     compile_condition,
     compile_deciding_rule,
 )
-from app.rules.models import Condition, Leaf
+from app.rules.models import Leaf
 from bench.rulesets import generated_rules
+from tests.support.factories import CONDITION, rule_to_evaluate
 
 AT = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-_CONDITION: TypeAdapter[Condition] = TypeAdapter(Condition)
-
-
-def rule(position: int, conditions: dict[str, Any]) -> RuleToEvaluate:
-    return RuleToEvaluate(
-        id=position,
-        revision=1,
-        priority=0,
-        action="approve",
-        name=f"r{position}",
-        conditions=_CONDITION.validate_python(conditions),
-    )
 
 
 def test_a_data_path_read_by_many_rules_is_walked_once_per_row() -> None:
     rules = [
-        rule(i, {"field": "data.name", "op": "contains", "value": f"w{i}"}) for i in range(1, 6)
+        rule_to_evaluate(i, {"field": "data.name", "op": "contains", "value": f"w{i}"})
+        for i in range(1, 6)
     ]
     ctx = CompileContext(SqlParams(first=3), AT)
     sql = compile_deciding_rule(rules, ctx)
@@ -45,7 +31,9 @@ def test_a_data_path_read_by_many_rules_is_walked_once_per_row() -> None:
 
 
 def test_age_hours_is_computed_once_for_all_rules() -> None:
-    rules = [rule(i, {"field": "age_hours", "op": "gt", "value": i}) for i in range(1, 4)]
+    rules = [
+        rule_to_evaluate(i, {"field": "age_hours", "op": "gt", "value": i}) for i in range(1, 4)
+    ]
     ctx = CompileContext(SqlParams(), AT)
     sql = compile_deciding_rule(rules, ctx)
     assert sql.count("extract(epoch") == 1
@@ -54,13 +42,15 @@ def test_age_hours_is_computed_once_for_all_rules() -> None:
 
 def test_rules_on_plain_columns_compile_to_a_bare_case() -> None:
     ctx = CompileContext(SqlParams(), AT)
-    sql = compile_deciding_rule([rule(1, {"field": "confidence", "op": "gte", "value": 0.9})], ctx)
+    sql = compile_deciding_rule(
+        [rule_to_evaluate(1, {"field": "confidence", "op": "gte", "value": 0.9})], ctx
+    )
     assert sql.startswith("(CASE WHEN") and "SELECT" not in sql
     assert compile_deciding_rule([], CompileContext(SqlParams(), AT)) == "NULL::int4"
 
 
 def test_numeric_and_enum_tests_come_before_text_matching() -> None:
-    conditions = _CONDITION.validate_python(
+    conditions = CONDITION.validate_python(
         {
             "all": [
                 {"field": "data.name", "op": "contains", "value": "x"},
@@ -80,7 +70,7 @@ def test_numeric_and_enum_tests_come_before_text_matching() -> None:
 
 def test_values_from_rules_never_reach_the_sql_text() -> None:
     word = "x'); DROP TABLE versions; --"
-    rules = [rule(1, {"field": "data.name", "op": "contains", "value": word})]
+    rules = [rule_to_evaluate(1, {"field": "data.name", "op": "contains", "value": word})]
     ctx = CompileContext(SqlParams(), AT)
     sql = compile_deciding_rule(rules, ctx)
     assert word not in sql and "DROP" not in sql
@@ -96,7 +86,7 @@ def test_generated_rule_sets_are_reproducible_and_shaped_as_asked() -> None:
         fields = {part["field"] for part in parts}
         assert {"confidence", "similarity"} <= fields
         assert fields & {"entity_type", "data.name"}
-        _CONDITION.validate_python(body["conditions"])
+        CONDITION.validate_python(body["conditions"])
     words = [p["value"] for b in rules for p in b["conditions"]["all"] if p["op"] == "contains"]
     assert len(words) == len(set(words)) > 50  # a word of each rule's own
     thresholds = {b["conditions"]["all"][1]["value"] for b in rules}
@@ -105,7 +95,7 @@ def test_generated_rule_sets_are_reproducible_and_shaped_as_asked() -> None:
 
 def test_rules_sharing_a_score_bound_sit_behind_one_guard_at_the_least_threshold() -> None:
     rules = [
-        rule(
+        rule_to_evaluate(
             i,
             {
                 "all": [
@@ -125,9 +115,9 @@ def test_rules_sharing_a_score_bound_sit_behind_one_guard_at_the_least_threshold
 
 def test_a_rule_without_a_shared_guard_starts_a_block_of_its_own() -> None:
     rules = [
-        rule(1, {"field": "confidence", "op": "gte", "value": 0.9}),
-        rule(2, {"field": "confidence", "op": "gte", "value": 0.8}),
-        rule(3, {"field": "source", "op": "eq", "value": "llm"}),
+        rule_to_evaluate(1, {"field": "confidence", "op": "gte", "value": 0.9}),
+        rule_to_evaluate(2, {"field": "confidence", "op": "gte", "value": 0.8}),
+        rule_to_evaluate(3, {"field": "source", "op": "eq", "value": "llm"}),
     ]
     sql = compile_deciding_rule(rules, CompileContext(SqlParams(), AT))
     assert sql.startswith("COALESCE(") and sql.count("CASE WHEN") == 3

@@ -17,7 +17,7 @@ from app.rules.models import RuleBody
 from app.services.rules import create_rule
 from app.services.tokens import create_token
 from app.services.versions import PersonAction, decide_version, submit_versions
-from tests.integration.test_executor import executor_for, insert_run
+from tests.support.factories import DOUBTFUL_LLM, create_many_rules, run_to_the_end
 
 T = TypeVar("T")
 
@@ -69,18 +69,7 @@ RULES = [
             ]
         },
     },
-    {
-        "name": "doubtful llm",
-        "description": "LLM versions under 0.5 confidence go to a person",
-        "priority": 10,
-        "action": "escalate",
-        "conditions": {
-            "all": [
-                {"field": "source", "op": "eq", "value": "llm"},
-                {"field": "confidence", "op": "lt", "value": 0.5},
-            ]
-        },
-    },
+    {**DOUBTFUL_LLM, "description": "LLM versions under 0.5 confidence go to a person"},
 ]
 
 
@@ -98,14 +87,7 @@ def many_rules(settings: Settings, count: int) -> None:
     """`count` enabled rules `rule 0`... that approve only versions of confidence 0.99 and up."""
 
     async def create(pool: Pool) -> None:
-        for index in range(count):
-            body = {
-                "name": f"rule {index}",
-                "priority": index,
-                "action": "approve",
-                "conditions": {"field": "confidence", "op": "gte", "value": 0.99},
-            }
-            await create_rule(pool, RuleBody.model_validate(body), "user:seed")
+        await create_many_rules(pool, count, "user:seed")
 
     with_pool(settings, create)
 
@@ -165,9 +147,7 @@ def queue_with_history(settings: Settings) -> Seeded:
                 for i in range(3)
             ],
         )
-        executor, _ = executor_for(pool)
-        run_id = await insert_run(pool)
-        await executor.execute(str(run_id))
+        run_id = await run_to_the_end(pool)
         pending = await submit_versions(
             pool,
             [

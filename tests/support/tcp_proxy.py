@@ -1,10 +1,13 @@
-"""A TCP forwarder on loopback that tests open and close to make a service (un)reachable."""
+"""TCP forwarders on loopback that tests open, slow, stall and cut to make a service
+(un)reachable."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
+
+from tests.support.services import AMQP_URL
 
 
 def free_port() -> int:
@@ -77,3 +80,41 @@ class TcpProxy:
             pass
         finally:
             sink.close()
+
+
+class LinkProxy(TcpProxy):
+    """A TcpProxy that can cut one of its connections (by the order they were opened) and
+    then refuse new ones, leaving the others forwarding."""
+
+    def __init__(self, target_port: int) -> None:
+        super().__init__(target_port)
+        self.links: list[list[asyncio.Task[None]]] = []
+        self.refuse_new = False
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refuse_new:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self.target_port
+        )
+        link = []
+        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+            link.append(task)
+        self.links.append(link)
+
+    def cut(self, index: int) -> None:
+        """Close connection `index` and refuse every new one."""
+        self.refuse_new = True
+        for task in self.links[index]:
+            task.cancel()
+
+
+async def rabbitmq_link_proxy() -> tuple[LinkProxy, str]:
+    """A started LinkProxy in front of the tests' RabbitMQ, and the AMQP URL through it."""
+    proxy = LinkProxy(target_port=int(AMQP_URL.rsplit(":", 1)[1].strip("/")))
+    await proxy.start()
+    return proxy, AMQP_URL.replace(AMQP_URL.rsplit(":", 1)[1], f"{proxy.port}/")

@@ -8,6 +8,8 @@ from collections.abc import Collection
 
 import asyncpg
 
+from tests.support.services import connect_db
+
 
 async def assert_invariants(conn: asyncpg.Connection, run_ids: Collection[uuid.UUID]) -> None:
     """Every run ended COMPLETED or FAILED; no version was decided twice by rules; each
@@ -63,3 +65,14 @@ async def assert_one_evaluation_at_a_time(conn: asyncpg.Connection) -> None:
         " AND tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)"
     )
     assert not overlaps, f"non-dry runs evaluated at once: {[tuple(r) for r in overlaps]}"
+
+
+async def check_runs(url: str, runs: list[uuid.UUID]) -> None:
+    """assert_invariants over `runs` and assert_one_evaluation_at_a_time, in the database at
+    `url`."""
+    conn = await connect_db(url)
+    try:
+        await assert_invariants(conn, runs)
+        await assert_one_evaluation_at_a_time(conn)
+    finally:
+        await conn.close()

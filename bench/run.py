@@ -51,13 +51,8 @@ import httpx
 from app.config import DatabaseSettings
 from app.db import connect, with_database
 from app.migrate import migrate
-from app.rules.compiler import (
-    CompileContext,
-    RuleToEvaluate,
-    SqlParams,
-    compile_deciding_rule,
-    rules_from_snapshot,
-)
+from app.repositories.compiled import splice_deciding_rule
+from app.rules.compiler import RuleToEvaluate, rules_from_snapshot
 from app.rules.evaluator import VersionFacts, deciding_rule
 from app.services.audit_verify import verify_chain
 from bench.dataset import RULES, load_versions
@@ -337,8 +332,7 @@ async def measure_floor(
     `sealed`: its audit copy sealed as audit_log is (the same trigger function)."""
     await create_floor_copies(conn, sealed=sealed)
     await conn.execute("CHECKPOINT")
-    ctx = CompileContext(SqlParams(first=6), evaluated_at)
-    statement = FLOOR_STATEMENT.replace("{deciding_rule}", compile_deciding_rule(rules, ctx))
+    statement, compiled = splice_deciding_rule(FLOOR_STATEMENT, rules, evaluated_at, first=6)
     ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
     started = time.perf_counter()
     await conn.execute(
@@ -348,7 +342,7 @@ async def measure_floor(
         [r.action for r in ordered],
         [r.name for r in ordered],
         uuid.uuid4(),
-        *ctx.params.values,
+        *compiled,
     )
     elapsed = time.perf_counter() - started
     await drop_floor_copies(conn, sealed=sealed)
@@ -383,8 +377,7 @@ async def measure_parallel_floor(
     highs = [int(row["hi"]) for row in bounds]
     ranges = list(zip([0, *highs[:-1]], highs, strict=True))
     await conn.execute("CHECKPOINT")
-    ctx = CompileContext(SqlParams(first=8), evaluated_at)
-    statement = PARALLEL_STATEMENT.replace("{deciding_rule}", compile_deciding_rule(rules, ctx))
+    statement, compiled = splice_deciding_rule(PARALLEL_STATEMENT, rules, evaluated_at, first=8)
     ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
     columns = (
         [r.id for r in ordered],
@@ -401,7 +394,7 @@ async def measure_parallel_floor(
         async def one_range(other: asyncpg.Connection, low: int, high: int) -> None:
             for after in range(low, high, PARALLEL_BATCH_IDS):
                 upto = min(after + PARALLEL_BATCH_IDS, high)
-                await other.execute(statement, *columns, after, upto, *ctx.params.values)
+                await other.execute(statement, *columns, after, upto, *compiled)
 
         started = time.perf_counter()
         async with observe(url, observed) if observed is not None else contextlib.nullcontext():

@@ -1,7 +1,8 @@
 """`every`: the one "forever: do it, log a failure, do it again" loop of the background work
-(the relay, the reaper, a run's heartbeat, the hourly purges).
+(the relay, the reaper, a run's heartbeat, the hourly purges); `watched`: a background task
+whose death by an exception is logged when it happens.
 
-It lives at the top of `app`, beside `app.logging`, and imports nothing of the service:
+It lives at the top of `app`, beside `app.logging`, and imports nothing else of the service:
 app/automation and app/services both import it, and neither imports the other for it."""
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+from app.logging import context
+
+T = TypeVar("T")
 
 STOP: Any = object()
 """What a round answers to end the loop (any other answer goes on)."""
@@ -41,3 +46,19 @@ async def every(
                 return
         if not wait_first:
             await asyncio.sleep(seconds)
+
+
+def watched(task: asyncio.Task[T], log: logging.Logger) -> asyncio.Task[T]:
+    """`task`, whose death by an exception is logged when it happens (with the task's name
+    and the traceback), not only noticed, or swallowed, when it is awaited at shutdown."""
+
+    def done(finished: asyncio.Task[T]) -> None:
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error(
+                "Background task failed",
+                exc_info=finished.exception(),
+                extra=context(task=finished.get_name()),
+            )
+
+    task.add_done_callback(done)
+    return task

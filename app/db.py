@@ -1,10 +1,12 @@
-"""Connection pools and per-connection setup; the only place that opens PostgreSQL connections."""
+"""Connection pools and per-connection setup; the only place that opens PostgreSQL connections.
+Also the one place that reads the driver's errors (see "Driver errors" below): every other
+part names them by the words defined here."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,6 +14,7 @@ import asyncpg
 import asyncpg.pool
 
 from app.config import DatabaseSettings
+from app.errors import ConflictError, InvalidInputError
 
 # A connection of its own or one lent by a pool: repositories accept either. The driver's
 # classes are generic only in their type stubs, hence the two spellings.
@@ -105,3 +108,52 @@ def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
 def quote_ident(name: str) -> str:
     """Quote an identifier we generated ourselves (database names in admin commands)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+# Driver errors: what asyncpg raises, in the service's words.
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+"""PostgreSQL unreachable, restarting, its link gone, or a statement refused: what a loop that
+must outlive the database (the scheduler's, the leader's, a readiness probe) catches and
+tries again."""
+
+CONNECTION_LOST_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+)
+"""PostgreSQL unreachable, restarting, or a connection gone mid-request: a request may
+succeed later (the api answers 503 with Retry-After, not 500)."""
+
+CONNECTION_UNUSABLE_ERRORS: tuple[type[Exception], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
+"""Errors after which a connection cannot be trusted for further statements (the doctor
+stops using it)."""
+
+StatementCancelledError: type[asyncpg.QueryCanceledError] = asyncpg.QueryCanceledError
+"""A statement cancelled by its statement_timeout (or by an operator): SQLSTATE 57014, a
+PostgresError, not a TimeoutError."""
+
+
+@contextmanager
+def translated_errors(conflict: str = "conflicts with an existing object") -> Iterator[None]:
+    """Turn the driver's constraint errors into the service's own (ConflictError,
+    InvalidInputError)."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise ConflictError(conflict) from exc
+    except asyncpg.CheckViolationError as exc:
+        raise InvalidInputError(f"refused by the database: {exc.constraint_name}") from exc

@@ -13,7 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from app.rules.compiler import CompileContext, RuleToEvaluate, SqlParams, compile_deciding_rule
+from app.repositories.compiled import splice_deciding_rule
+from app.rules.compiler import RuleToEvaluate
 from app.rules.evaluator import VersionFacts, deciding_rule
 from bench.processes import observe
 
@@ -53,11 +54,9 @@ def floor_statement(
     own (from $6; from $8 when `ranged`, whose $6 < id <= $7 is each batch's range). The floors'
     two ways of deciding a batch, kept in this one place."""
     if ranged:
-        ctx = CompileContext(SqlParams(first=8), evaluated_at)
-        statement = PARALLEL_STATEMENT.replace("{deciding_rule}", compile_deciding_rule(rules, ctx))
+        statement, compiled = splice_deciding_rule(PARALLEL_STATEMENT, rules, evaluated_at, first=8)
     else:
-        ctx = CompileContext(SqlParams(first=6), evaluated_at)
-        statement = FLOOR_STATEMENT.replace("{deciding_rule}", compile_deciding_rule(rules, ctx))
+        statement, compiled = splice_deciding_rule(FLOOR_STATEMENT, rules, evaluated_at, first=6)
     ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
     columns = (
         [r.id for r in ordered],
@@ -66,7 +65,7 @@ def floor_statement(
         [r.name for r in ordered],
         uuid.uuid4(),
     )
-    return statement, columns, ctx.params.values
+    return statement, columns, compiled
 
 
 FLOOR_TABLES = "floor_versions, floor_audit, floor_seals, floor_chain_head"

@@ -18,6 +18,7 @@ from taskiq.receiver import Receiver
 from app.automation.executor import GUARD_SLACK_SECONDS, RunExecutor
 from app.config import Settings
 from app.db import create_pool
+from app.loops import watched
 from broker import create_broker
 from broker.connection import BrokerConnection
 
@@ -58,8 +59,8 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
     connection.start()
 
     finish = asyncio.Event()
-    receiver = asyncio.create_task(_receive(connection, finish), name="receiver")
-    reaper = asyncio.create_task(executor.reap_forever(), name="reaper")
+    receiver = watched(asyncio.create_task(_receive(connection, finish), name="receiver"), logger)
+    reaper = watched(asyncio.create_task(executor.reap_forever(), name="reaper"), logger)
     logger.info("Worker started", extra={"context": {"worker": executor.worker}})
 
     await stop.wait()
@@ -69,7 +70,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
     await executor.wait_idle(settings.automation.timeout_seconds + 5)
     for task in (receiver, reaper):
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # logged when it died
             await task
     await connection.close()
     await pool.close()

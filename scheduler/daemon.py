@@ -16,7 +16,6 @@ import logging
 import signal
 from typing import Any
 
-import asyncpg
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
@@ -27,7 +26,7 @@ from app.automation.relay import relay_forever
 from app.automation.trigger import trigger_cron_run
 from app.config import Settings
 from app.cron import WallClockCronTrigger
-from app.db import Connection, Pool, create_pool
+from app.db import DATABASE_ERRORS, Connection, Pool, create_pool
 from app.logging import context
 from app.repositories import jobs as job_repo
 from broker import create_broker
@@ -46,7 +45,7 @@ from scheduler.ticks import TickExecutor
 logger = logging.getLogger("scheduler")
 
 NOTIFY_CHANNEL = "scheduled_jobs_changed"
-TRANSIENT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+TRANSIENT_ERRORS = DATABASE_ERRORS
 
 
 def _job_store_engine(settings: Settings) -> Engine:

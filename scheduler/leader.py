@@ -14,12 +14,11 @@ import logging
 import os
 import socket
 
-import asyncpg
-
 from app.config import DatabaseSettings
-from app.db import Connection, connect
+from app.db import DATABASE_ERRORS, Connection, connect
 from app.logging import context
 from app.repositories import jobs as job_repo
+from app.repositories import session as session_repo
 
 logger = logging.getLogger("scheduler")
 
@@ -42,8 +41,7 @@ def identity() -> tuple[str, int]:
 
 async def _open(settings: DatabaseSettings) -> Connection:
     conn = await connect(settings, "tasktracker-scheduler-leader")
-    for name, value in LEADER_SESSION_SETTINGS.items():
-        await conn.execute("SELECT set_config($1, $2, false)", name, value)
+    await session_repo.set_session_settings(conn, LEADER_SESSION_SETTINGS)
     return conn
 
 
@@ -72,7 +70,7 @@ async def wait_for_leadership(settings: DatabaseSettings, stop: asyncio.Event) -
             if not announced:
                 logger.info("Scheduler is standby", extra=context(host=host, pid=pid))
                 announced = True
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             logger.warning(
                 "Cannot reach PostgreSQL to seek leadership", extra=context(why=str(exc))
             )
@@ -94,6 +92,6 @@ async def watch_leadership(conn: Connection, lost: asyncio.Event) -> None:
                 logger.warning("Another scheduler is recorded as leader")
                 break
             await asyncio.sleep(PROBE_SECONDS)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DATABASE_ERRORS as exc:
         logger.warning("Leader's connection to PostgreSQL failed", extra=context(why=str(exc)))
     lost.set()

@@ -19,7 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from app.db import Pool
-from app.sql import queries
+from app.repositories import metrics as metric_repo
 
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 
@@ -79,8 +79,8 @@ def _families(counts: Any, durations: Any) -> list[Metric]:
 async def render_metrics(pool: Pool) -> bytes:
     """The Prometheus text of every series, read now."""
     async with pool.acquire() as conn:
-        counts = await queries.get_metric_counts(conn)
-        durations = await queries.get_run_durations(conn, bounds=list(DURATION_BUCKETS))
+        counts = await metric_repo.get_metric_counts(conn)
+        durations = await metric_repo.get_run_durations(conn, DURATION_BUCKETS)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(_families(counts, durations)))
     return generate_latest(registry)

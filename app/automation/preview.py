@@ -10,24 +10,15 @@ import datetime as dt
 import math
 from collections.abc import Iterator
 
-import asyncpg
-
-from app.db import Pool, transaction
+from app.db import Connection, Pool, StatementCancelledError, transaction
 from app.errors import BusyError, ConflictError, OutOfTimeError
-from app.models import PreviewAnswer, Shadowing, Version
-from app.repositories import fetch_all
+from app.models import PreviewAnswer, Shadowing
+from app.repositories import preview as preview_repo
 from app.repositories import rules as rule_repo
-from app.rules.compiler import (
-    CompileContext,
-    RuleToEvaluate,
-    SqlParams,
-    compile_condition,
-    compile_deciding_rule,
-    evaluation_order,
-)
+from app.repositories.session import limit_transaction
+from app.rules.compiler import RuleToEvaluate, evaluation_order
 from app.rules.models import RuleBody
 from app.rules.ruleset import to_evaluate
-from app.sql import queries
 
 # An unsaved rule sorts after every saved rule of its priority, as it would once created.
 UNSAVED_RULE_ID = 2**31 - 1
@@ -81,11 +72,34 @@ async def preview_rule(
         try:
             async with asyncio.timeout(timeout_seconds + CLIENT_MARGIN_SECONDS):
                 return await _preview(pool, body, rule_id, timeout_seconds, replacing)
-        except (TimeoutError, asyncpg.QueryCanceledError) as exc:
+        except (TimeoutError, StatementCancelledError) as exc:
             raise OutOfTimeError(
                 f"the preview needed more than {timeout_seconds:g} s"
                 " (API_PREVIEW_TIMEOUT_SECONDS); try again later or narrow the rule"
             ) from exc
+
+
+async def _candidate(
+    conn: Connection, body: RuleBody | None, rule_id: int | None, replacing: int | None
+) -> RuleToEvaluate:
+    """The rule previewed: stored (`rule_id`), or `body` (unsaved, or the edit of
+    `replacing`)."""
+    known = rule_id if rule_id is not None else replacing
+    if known is not None:  # 404 for no such rule, 409 for a deleted one
+        stored = await rule_repo.get_rule(conn, known)
+        if stored.deleted_at is not None:
+            raise ConflictError(f"rule {known} was deleted")
+        if rule_id is not None:
+            return to_evaluate(stored)
+    assert body is not None  # noqa: S101 - one of the two, checked by the route
+    return RuleToEvaluate(
+        id=replacing or UNSAVED_RULE_ID,
+        revision=0,
+        priority=body.priority,
+        action=body.action.value,
+        name=body.name,
+        conditions=body.conditions,
+    )
 
 
 async def _preview(
@@ -99,49 +113,28 @@ async def _preview(
         # Local to this transaction: the pooled connection goes back without it.
         # (at least 1 ms: 0 would mean no timeout at all).
         timeout_ms = max(1, math.ceil(timeout_seconds * 1000))
-        await conn.execute("SELECT set_config('statement_timeout', $1, true)", str(timeout_ms))
+        await limit_transaction(conn, statement_timeout_ms=timeout_ms)
         enabled = await rule_repo.list_enabled_rules(conn)
-        known = rule_id if rule_id is not None else replacing
-        if known is not None:  # 404 for no such rule, 409 for a deleted one
-            stored = await rule_repo.get_rule(conn, known)
-            if stored.deleted_at is not None:
-                raise ConflictError(f"rule {known} was deleted")
-        if rule_id is not None:
-            candidate = to_evaluate(stored)
-        else:
-            assert body is not None  # noqa: S101 - one of the two, checked by the route
-            candidate = RuleToEvaluate(
-                id=replacing or UNSAVED_RULE_ID,
-                revision=0,
-                priority=body.priority,
-                action=body.action.value,
-                name=body.name,
-                conditions=body.conditions,
-            )
+        candidate = await _candidate(conn, body, rule_id, replacing)
         rules = evaluation_order(
             [r for r in (to_evaluate(rule) for rule in enabled) if r.id != candidate.id]
             + [candidate]
         )
         position = rules.index(candidate) + 1
 
-        # One scan: where the candidate is true, only the rules before it can take a version
-        # from it, so those alone are compiled into the CASE (the candidate's own position
-        # is the fallback).
-        ctx = CompileContext(SqlParams(first=2), dt.datetime.now(dt.UTC))
-        higher = rules[: position - 1]
-        statement = queries.preview_rule.sql.replace(
-            "{candidate}", compile_condition(candidate.conditions, ctx)
-        ).replace("{higher_rule}", compile_deciding_rule(higher, ctx))
-        rows = await conn.fetch(
-            statement, position, *ctx.params.values, timeout=timeout_seconds + CLIENT_MARGIN_SECONDS
+        rows = await preview_repo.count_preview_positions(
+            conn,
+            candidate=candidate,
+            higher=rules[: position - 1],
+            position=position,
+            at=dt.datetime.now(dt.UTC),
+            timeout_seconds=timeout_seconds + CLIENT_MARGIN_SECONDS,
         )
         per_position = {row["position"]: row["versions"] for row in rows}
         sample_ids: list[int] = next(
             (row["sample_ids"] for row in rows if row["position"] == position), []
         )
-        sample = (
-            await fetch_all(queries.get_preview_sample(conn, ids=sample_ids)) if sample_ids else []
-        )
+        sample = await preview_repo.get_preview_sample(conn, sample_ids)
     return PreviewAnswer(
         matched=sum(per_position.values()),
         would_decide=per_position.get(position, 0),
@@ -150,5 +143,5 @@ async def _preview(
             for p, n in sorted(per_position.items())
             if p != position
         ],
-        sample=[Version.model_validate(dict(row)) for row in sample],
+        sample=sample,
     )

@@ -9,7 +9,7 @@ from typing import Protocol
 from app.db import Pool
 from app.errors import AppError
 from app.logging import context
-from app.repositories import runs as run_repo
+from app.repositories import outbox
 
 logger = logging.getLogger("automation")
 
@@ -42,5 +42,5 @@ async def publish_run(pool: Pool, publisher: RunPublisher, run_id: uuid.UUID) ->
         )
         return False
     async with pool.acquire() as conn:
-        await run_repo.mark_run_scheduled(conn, run_id)
+        await outbox.mark_run_scheduled(conn, run_id)
     return True

@@ -8,13 +8,14 @@ publish it again (SCHEDULED is a lease; see RunExecutor.redeliver_once).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from app.automation.publisher import PublishError, RunPublisher
 from app.db import Pool, transaction
+from app.i18n import N_
 from app.logging import context
-from app.repositories import runs as run_repo
+from app.loops import every
+from app.repositories import idempotency_keys, outbox
 
 logger = logging.getLogger("automation")
 
@@ -28,23 +29,24 @@ async def relay_once(pool: Pool, publisher: RunPublisher) -> int:
         return 0
     published = 0
     async with transaction(pool) as conn:
-        for run_id in await run_repo.lock_unpublished_runs(conn, RELAY_BATCH):
+        for run_id in await outbox.lock_unpublished_runs(conn, RELAY_BATCH):
             try:
                 await publisher.publish(run_id)
             except PublishError:
                 break
-            await run_repo.mark_run_scheduled(conn, run_id)
+            await outbox.mark_run_scheduled(conn, run_id)
             published += 1
             logger.info("Relayed a pending run", extra=context(run=run_id))
-        await run_repo.delete_expired_idempotency_keys(conn)
+        await idempotency_keys.delete_expired_idempotency_keys(conn)
     return published
 
 
 async def relay_forever(pool: Pool, publisher: RunPublisher) -> None:
     """Relay every second until cancelled; a failed round is logged and tried again."""
-    while True:
-        try:
-            await relay_once(pool, publisher)
-        except Exception:  # the relay must outlive a database restart
-            logger.exception("Relay round failed; trying again")
-        await asyncio.sleep(RELAY_INTERVAL_SECONDS)
+    await every(
+        RELAY_INTERVAL_SECONDS,
+        lambda: relay_once(pool, publisher),
+        log=logger,
+        failed=N_("Relay round failed; trying again"),
+        level=logging.ERROR,
+    )

@@ -15,6 +15,7 @@ from app.logging import context
 from app.models import Run, RunState, TriggerAnswer, TriggerRequest
 from app.repositories import audit
 from app.repositories import brake as brake_repo
+from app.repositories import idempotency_keys as key_repo
 from app.repositories import jobs as job_repo
 from app.repositories import runs as run_repo
 
@@ -44,6 +45,24 @@ async def _create_or_coalesce(
     raise ConflictError("the trigger kept racing with other runs; try again")
 
 
+async def _replay(
+    conn: Connection, token_name: str, idempotency_key: str, request_hash: str
+) -> TriggerAnswer | None:
+    """The answer a request with this key had (None: the key is new), the key locked until
+    the transaction ends; InvalidInputError when it came with another body."""
+    await key_repo.lock_idempotency_key(conn, token_name, idempotency_key)
+    seen = await key_repo.get_idempotency_key(conn, token_name, idempotency_key)
+    if seen is None:
+        return None
+    if seen["request_hash"] != request_hash:
+        raise InvalidInputError(
+            "this Idempotency-Key was used with a different body",
+            loc=("header", "Idempotency-Key"),
+        )
+    replayed = await run_repo.get_run(conn, seen["run_id"])
+    return _answer(replayed, coalesced=seen["coalesced"])
+
+
 async def trigger_run(
     pool: Pool,
     publisher: RunPublisher,
@@ -65,16 +84,9 @@ async def trigger_run(
     request_hash = _request_hash(request)
     async with transaction(pool) as conn:
         if idempotency_key is not None:
-            await run_repo.lock_idempotency_key(conn, token_name, idempotency_key)
-            seen = await run_repo.get_idempotency_key(conn, token_name, idempotency_key)
-            if seen is not None:
-                if seen["request_hash"] != request_hash:
-                    raise InvalidInputError(
-                        "this Idempotency-Key was used with a different body",
-                        loc=("header", "Idempotency-Key"),
-                    )
-                replayed = await run_repo.get_run(conn, seen["run_id"])
-                return _answer(replayed, coalesced=seen["coalesced"])
+            replayed = await _replay(conn, token_name, idempotency_key, request_hash)
+            if replayed is not None:
+                return replayed
         brake = await brake_repo.lock_automation_state_shared(conn)
         if brake.paused:
             raise ConflictError(
@@ -92,7 +104,7 @@ async def trigger_run(
                 details=details if job_id is None else {**details, "job_id": job_id},
             )
         if idempotency_key is not None:
-            await run_repo.save_idempotency_key(
+            await key_repo.save_idempotency_key(
                 conn,
                 token_name=token_name,
                 key=idempotency_key,

@@ -8,13 +8,12 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
-import asyncpg
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from app.config import Settings, load_settings
-from app.db import Pool, create_pool
+from app.db import DATABASE_ERRORS, Pool, create_pool
 from app.errors import AppError, ConfigurationError
 from app.logging import configure_logging
 
@@ -56,7 +55,7 @@ def run(work: Callable[[], Awaitable[T]]) -> T:
     except AppError as exc:
         typer.echo(f"tasktracker: {exc.message}", err=True)
         raise typer.Exit(1) from None
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+    except DATABASE_ERRORS as exc:
         typer.echo(f"tasktracker: cannot use PostgreSQL: {exc}", err=True)
         raise typer.Exit(1) from None
 

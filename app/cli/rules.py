@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.cli.common import CLI_ACTOR, JsonOutput, cli, emit, settings, with_pool
 from app.db import Pool
 from app.models import Rule
-from app.rules.models import RuleBody, dump_conditions
+from app.rules.models import RuleBody
 
 rules = typer.Typer(help="Automation rules: list, apply FILE, export.", no_args_is_help=True)
 cli.add_typer(rules, name="rules")
@@ -34,15 +34,11 @@ async def _live_rules(pool: Pool) -> list[Rule]:
         return await list_rules(conn, after=None, include_deleted=False, limit=100_000)
 
 
-def _body(rule: Rule) -> dict[str, Any]:
-    return {
-        "name": rule.name,
-        "description": rule.description,
-        "enabled": rule.enabled,
-        "priority": rule.priority,
-        "action": rule.action.value,
-        "conditions": dump_conditions(rule.conditions),
-    }
+def _body(rule: Rule, *more: str) -> dict[str, Any]:
+    """The rule as `rules apply` takes it (and `more` of its fields after)."""
+    from app.repositories.rules import BODY_FIELDS, rule_dict  # noqa: PLC0415
+
+    return rule_dict(rule, (*BODY_FIELDS, *more))
 
 
 @rules.command("list")
@@ -50,7 +46,7 @@ def list_(as_json: JsonOutput = False) -> None:
     """Live rules in evaluation order."""
     found = with_pool(settings(), _live_rules)
     rows = [
-        {**_body(rule), "id": rule.id, "revision": rule.revision}
+        _body(rule, "id", "revision")
         if as_json
         else {
             "id": rule.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Iterator
 from typing import Annotated
@@ -13,6 +14,9 @@ import typer
 from app.cli.common import cli, run, settings
 from app.config import Settings
 from app.errors import ConfigurationError
+from app.loops import watched
+
+logger = logging.getLogger(__name__)
 
 
 @cli.command()
@@ -77,15 +81,15 @@ async def serve_dev(loaded: Settings, host: str, port: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, shut_down)
     background = [
-        asyncio.create_task(serve_worker(loaded, stop), name="worker"),
-        asyncio.create_task(serve_scheduler(loaded, stop), name="scheduler"),
+        watched(asyncio.create_task(serve_worker(loaded, stop), name="worker"), logger),
+        watched(asyncio.create_task(serve_scheduler(loaded, stop), name="scheduler"), logger),
     ]
     try:
         await server.serve()  # returns after Ctrl-C or SIGTERM
     finally:
         stop.set()
         for task in background:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # logged when it died
                 await task
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 
 import asyncpg
 
+from app.db import StatementCancelledError
 from app.doctor.checklist import (
     COUNT_STATEMENT_SECONDS,
     DECISIONS,
@@ -77,7 +78,7 @@ async def check_rules(conn: asyncpg.Connection[asyncpg.Record]) -> Check:
             dt.datetime.now(dt.UTC),
             int(COUNT_STATEMENT_SECONDS * 1000),
         )
-    except asyncpg.QueryCanceledError:
+    except StatementCancelledError:
         return Check(
             RULES,
             Status.WARN,

@@ -14,6 +14,7 @@ import aio_pika.abc
 import asyncpg
 
 from app.config import Settings
+from app.db import CONNECTION_UNUSABLE_ERRORS
 from app.doctor.checklist import (
     CHECK_SECONDS,
     COUNT_CHECK_SECONDS,
@@ -36,13 +37,7 @@ from app.doctor.services import check_worker, connect_broker, connect_database
 from app.repositories import doctor as doctor_repo
 from app.repositories.doctor import JobRegistration
 
-# Errors after which the database connection cannot be trusted for the remaining checks.
-_CONNECTION_ERRORS = (
-    TimeoutError,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-)
+_CONNECTION_ERRORS = CONNECTION_UNUSABLE_ERRORS
 
 
 async def run_checks(settings: Settings) -> list[Check]:

@@ -1,24 +1,15 @@
-"""The only code that executes SQL: functions that take a connection and return typed models."""
+"""The only code that executes SQL: functions that take a connection and return typed models.
+Driver errors are translated by app.db.translated_errors (re-exported here)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 import asyncpg
 
-from app.errors import ConflictError, InvalidInputError
+from app.db import translated_errors
 
-
-@contextmanager
-def translated_errors(conflict: str = "conflicts with an existing object") -> Iterator[None]:
-    """Turn the driver's constraint errors into the service's own."""
-    try:
-        yield
-    except asyncpg.UniqueViolationError as exc:
-        raise ConflictError(conflict) from exc
-    except asyncpg.CheckViolationError as exc:
-        raise InvalidInputError(f"refused by the database: {exc.constraint_name}") from exc
+__all__ = ["fetch_all", "translated_errors"]
 
 
 async def fetch_all(rows: AsyncIterator[asyncpg.Record]) -> list[asyncpg.Record]:

@@ -10,12 +10,9 @@ from dataclasses import dataclass
 
 from app.db import Connection
 from app.repositories import fetch_all
-from app.rules.compiler import (
-    CompileContext,
-    RuleToEvaluate,
-    SqlParams,
-    compile_deciding_rule,
-)
+from app.repositories.compiled import splice_deciding_rule
+from app.repositories.session import limit_transaction
+from app.rules.compiler import RuleToEvaluate
 from app.sql import queries
 
 
@@ -80,15 +77,14 @@ async def count_decidable_versions(
 ) -> int:
     """How many pending versions `rules` would decide at `at`, with the compiled CASE a run
     uses. It reads every pending version, so the server cancels it after `timeout_ms`
-    (asyncpg.QueryCanceledError)."""
-    compiled = CompileContext(SqlParams(first=1), at)
-    statement = queries.count_decidable_versions.sql.replace(
-        "{deciding_rule}", compile_deciding_rule(rules, compiled)
+    (app.db.StatementCancelledError)."""
+    statement, values = splice_deciding_rule(
+        queries.count_decidable_versions.sql, rules, at, first=1
     )
     # A local setting needs a transaction, and the transaction keeps it to this statement.
     async with conn.transaction():
-        await queries.limit_statement_time(conn, milliseconds=timeout_ms)
-        count: int = await conn.fetchval(statement, *compiled.params.values)
+        await limit_transaction(conn, statement_timeout_ms=timeout_ms)
+        count: int = await conn.fetchval(statement, *values)
     return count
 
 

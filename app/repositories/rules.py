@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from app.db import Connection
 from app.errors import NotFoundError
 from app.models import Rule
@@ -9,16 +12,29 @@ from app.repositories import fetch_all, translated_errors
 from app.rules.models import RuleBody, dump_conditions
 from app.sql import queries
 
+# What an admin writes: the columns insert_rule and update_rule take, the body `rules export`
+# prints.
+BODY_FIELDS = ("name", "description", "enabled", "priority", "action", "conditions")
+# What a run fixes at its first claim (automation_runs.rules, read by rules_from_snapshot).
+SNAPSHOT_FIELDS = ("id", "name", "revision", "priority", "action", "conditions")
 
-def _columns(body: RuleBody) -> dict[str, object]:
-    return {
-        "name": body.name,
-        "description": body.description,
-        "enabled": body.enabled,
-        "priority": body.priority,
-        "action": body.action.value,
-        "conditions": dump_conditions(body.conditions),
-    }
+
+def rule_dict(rule: Rule | RuleBody, fields: Sequence[str] = BODY_FIELDS) -> dict[str, Any]:
+    """The rule's `fields`, in that order, as JSON values: the action's value, the conditions
+    as stored."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(rule, name)
+        if name == "action":
+            value = value.value
+        elif name == "conditions":
+            value = dump_conditions(value)
+        values[name] = value
+    return values
+
+
+def _columns(body: RuleBody) -> dict[str, Any]:
+    return rule_dict(body)
 
 
 def _duplicate(body: RuleBody) -> str:

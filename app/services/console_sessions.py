@@ -13,12 +13,13 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from app.audit.retention import PURGE_INTERVAL_SECONDS
 from app.db import Pool
 from app.i18n import N_
 from app.logging import context
+from app.loops import every
 from app.models import Principal, Role
 from app.repositories import console_sessions as session_repo
-from app.services.retention import every_hour
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,9 @@ async def purge_expired_sessions(pool: Pool) -> int:
 
 async def purge_sessions_forever(pool: Pool) -> None:
     """The expired sessions' purge at start and then hourly, until cancelled."""
-    await every_hour(
-        purge_expired_sessions,
-        pool,
-        logger,
-        N_("Console session purge failed; trying again later"),
+    await every(
+        PURGE_INTERVAL_SECONDS,
+        lambda: purge_expired_sessions(pool),
+        log=logger,
+        failed=N_("Console session purge failed; trying again later"),
     )

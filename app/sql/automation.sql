@@ -14,21 +14,6 @@ RETURNING *;
 -- Pending versions with after_id < id <= max_id (what a run still has to evaluate).
 SELECT count(*) FROM versions WHERE status = 'pending' AND id > :after_id AND id <= :max_id;
 
--- name: set_claim_limits(lock_timeout, idle_timeout)$
--- Bound the claim's transaction (milliseconds as text): waiting for a row lock (a session
--- being ended still holds it) and sitting idle in it (a worker frozen mid-claim).
-SELECT set_config('lock_timeout', :lock_timeout, true)
-    || set_config('idle_in_transaction_session_timeout', :idle_timeout, true);
-
--- name: set_batch_limits(statement_timeout, idle_timeout)$
--- Bound one batch's transaction (milliseconds as text): its statement never outlives the
--- run's guard, and a worker frozen before COMMIT loses the transaction (and its locks).
--- jit off: measured, it gives nothing to the compiled decision and costs up to 1.8 s per
--- 100,000 versions on rule sets the compiler's guards do not cover (docs/performance.md).
-SELECT set_config('statement_timeout', :statement_timeout, true)
-    || set_config('idle_in_transaction_session_timeout', :idle_timeout, true)
-    || set_config('jit', 'off', true);
-
 -- name: park_run(id)$
 -- A non-dry run whose turn has not come (another non-dry run is EXECUTING) waits in the
 -- database, not in a consumer slot: SCHEDULED with no message in flight, woken by the end of

@@ -32,10 +32,6 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) AS last ON true;
 
--- name: limit_statement_time(milliseconds)$
--- Cancel any statement of this transaction that runs longer than :milliseconds.
-SELECT set_config('statement_timeout', :milliseconds::int::text, true);
-
 -- name: count_decidable_versions()$
 -- How many pending versions the enabled rules ({deciding_rule}: the compiled CASE a run uses,
 -- its values from $1 on) would decide now.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.db import CONNECTION_LOST_ERRORS, StatementCancelledError
 from app.errors import (
     AppError,
     AuthenticationError,
@@ -67,18 +67,6 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": problems}, status_code=422)
 
 
-# PostgreSQL unreachable, restarting, or its connection gone mid-request: the request may
-# succeed later, so 503 (with Retry-After), not 500. The driver's words stay in the log.
-DATABASE_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    asyncpg.AdminShutdownError,
-)
-
-
 # What a 503 says and logs, by the kind of failure: the request may succeed later, so 503
 # (with Retry-After), not 500.
 _UNAVAILABLE = {
@@ -93,7 +81,7 @@ _UNAVAILABLE = {
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-    kind = "statement" if isinstance(exc, asyncpg.QueryCanceledError) else "database"
+    kind = "statement" if isinstance(exc, StatementCancelledError) else "database"
     logged, detail = _UNAVAILABLE[kind]
     logger.warning(logged, extra=context(path=request.url.path, why=type(exc).__name__))
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
@@ -102,5 +90,6 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for error in (*DATABASE_UNAVAILABLE, asyncpg.QueryCanceledError):
+    unavailable: tuple[type[Exception], ...] = (*CONNECTION_LOST_ERRORS, StatementCancelledError)
+    for error in unavailable:
         app.add_exception_handler(error, _unavailable)

@@ -11,12 +11,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.audit.retention import purge_forever
 from app.automation.preview import PreviewSlots
 from app.automation.relay import relay_forever
 from app.config import Settings
 from app.db import create_pool
 from app.services.console_sessions import purge_sessions_forever
-from app.services.retention import purge_forever
 from broker import create_broker
 from broker.connection import BrokerConnection
 

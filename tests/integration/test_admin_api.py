@@ -10,6 +10,7 @@ import uuid
 import asyncpg
 import pytest
 
+from app.audit.retention import purge_expired_audit_entries
 from app.automation.publisher import PublishError
 from app.automation.trigger import trigger_cron_run
 from app.models import Role
@@ -17,7 +18,6 @@ from app.repositories import rules as rule_repo
 from app.rules.compiler import evaluation_order
 from app.rules.evaluator import VersionFacts, deciding_rule
 from app.rules.ruleset import to_evaluate
-from app.services.retention import purge_expired_audit_entries
 from tests.support.polling import until_blocked_by
 from tests.support.services import connect_db
 

@@ -19,12 +19,12 @@ import asyncpg
 import pytest
 
 from app.audit.report import ProblemKind, VerifyReport
+from app.audit.retention import purge_expired_audit_entries
 from app.audit.verify import verify_chain
 from app.config import DatabaseSettings
 from app.migrate import migrate
 from app.models import Role
 from app.repositories import audit as audit_repo
-from app.services.retention import purge_expired_audit_entries
 from tests.support.services import APP_ROLE, connect_db
 
 pytestmark = pytest.mark.timeout(120)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.api.auth import PUBLIC, GuardedRoute, requires
-from app.api.deps import DbPool
 from app.automation.publisher import RunPublisher
-from app.db import Pool
+from app.db import DATABASE_ERRORS, Pool
 from app.models import Role, SchedulerHealth
 from app.repositories import jobs as job_repo
+from app.repositories import session as session_repo
+from app.web.auth import PUBLIC, GuardedRoute, requires
+from app.web.deps import DbPool
 
 router = APIRouter(prefix="/health", tags=["health"], route_class=GuardedRoute)
 
@@ -36,10 +36,10 @@ READY_CHECK_SECONDS = 2.0
 async def _postgresql(pool: Pool) -> str:
     try:
         async with asyncio.timeout(READY_CHECK_SECONDS), pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
+            await session_repo.ping(conn)
     except TimeoutError:
         return f"PostgreSQL unreachable: no answer within {READY_CHECK_SECONDS:g} s"
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DATABASE_ERRORS as exc:
         return f"PostgreSQL unreachable: {type(exc).__name__}"
     return "ok"
 

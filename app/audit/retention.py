@@ -8,13 +8,12 @@ no call comes near the api's command timeout however much has expired."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from app.db import Pool
 from app.i18n import N_
 from app.logging import context
+from app.loops import every
 from app.repositories import audit
 
 logger = logging.getLogger("automation")
@@ -43,19 +42,9 @@ async def purge_expired_audit_entries(pool: Pool) -> int:
 
 async def purge_forever(pool: Pool) -> None:
     """The audit purge at start and then hourly, until cancelled."""
-    await every_hour(
-        purge_expired_audit_entries, pool, logger, N_("Audit purge failed; trying again later")
+    await every(
+        PURGE_INTERVAL_SECONDS,
+        lambda: purge_expired_audit_entries(pool),
+        log=logger,
+        failed=N_("Audit purge failed; trying again later"),
     )
-
-
-async def every_hour(
-    purge: Callable[[Pool], Awaitable[object]], pool: Pool, log: logging.Logger, failed: str
-) -> None:
-    """Run `purge` at start and then hourly, until cancelled; a failed round is logged as
-    `failed` (a catalogued message) and tried again at the next."""
-    while True:
-        try:
-            await purge(pool)
-        except Exception:  # the purge must outlive a database restart
-            log.warning(failed, exc_info=True)
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)

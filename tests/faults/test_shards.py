@@ -71,18 +71,27 @@ async def assert_sums(url: str, run: dict[str, object]) -> None:
     assert run["evaluated"] == sum(s["evaluated"] for s in shards) == VERSIONS
 
 
-async def test_sigkill_of_one_of_two_workers_mid_run(
-    app_client, admin, settings, start_worker, report
-):
-    """Two workers evaluate a run's two shards; one is SIGKILLed: its shard is reclaimed by
-    the other worker (attempt 2) and the run completes, every version decided once."""
-    url = settings.database.url.get_secret_value()
+async def _two_workers_one_shard_held(app_client, admin, url: str, start_worker):
+    """Versions to split, two workers ready and a run triggered, until one of its shards is
+    EXECUTING with versions evaluated: (the workers, the run id, the shards then, that shard)."""
     await seed(app_client, admin, url, VERSIONS)
     workers = [start_worker(**SPLIT) for _ in range(2)]
     await asyncio.gather(*(w.ready() for w in workers), publisher_ready(app_client))
     run_id = await trigger_run(app_client, admin)
     mid = await wait_for_shards(url, run_id, _evaluating)
     held = next(s for s in mid if s["state"] == "EXECUTING" and s["evaluated"] > 0)
+    return workers, run_id, mid, held
+
+
+async def test_sigkill_of_one_of_two_workers_mid_run(
+    app_client, admin, settings, start_worker, report
+):
+    """Two workers evaluate a run's two shards; one is SIGKILLed: its shard is reclaimed by
+    the other worker (attempt 2) and the run completes, every version decided once."""
+    url = settings.database.url.get_secret_value()
+    workers, run_id, mid, held = await _two_workers_one_shard_held(
+        app_client, admin, url, start_worker
+    )
     (victim,) = [w for w in workers if w.process.pid == pid_of(str(held["claimed_by"]))]
     victim.kill()
     killed = time.monotonic()
@@ -110,12 +119,9 @@ async def test_sigstop_of_one_of_two_workers_mid_run(
     within the staleness window plus a reaper round and a redelivery, the other worker takes
     it over and the run completes; after SIGCONT the resumed worker writes nothing more."""
     url = settings.database.url.get_secret_value()
-    await seed(app_client, admin, url, VERSIONS)
-    workers = [start_worker(**SPLIT) for _ in range(2)]
-    await asyncio.gather(*(w.ready() for w in workers), publisher_ready(app_client))
-    run_id = await trigger_run(app_client, admin)
-    mid = await wait_for_shards(url, run_id, _evaluating)
-    held = next(s for s in mid if s["state"] == "EXECUTING" and s["evaluated"] > 0)
+    workers, run_id, mid, held = await _two_workers_one_shard_held(
+        app_client, admin, url, start_worker
+    )
     (frozen,) = [w for w in workers if w.process.pid == pid_of(str(held["claimed_by"]))]
     os.kill(frozen.process.pid, signal.SIGSTOP)
     stopped = time.monotonic()

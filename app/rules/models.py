@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import math
 import re
-import sys
 from typing import Annotated, Any
 
 from pydantic import (
@@ -22,16 +21,13 @@ from pydantic import (
     model_validator,
 )
 
-from app.validation import StorableText, storable_text
+from app.validation import MAX_JSON_NUMBER, StorableText, storable_text
 
 MAX_DEPTH = 8
 MAX_LEAVES = 100
 MAX_IN_VALUES = 1_000
 MAX_STRING_VALUE = 1_000
 INT4_MAX = 2**31 - 1
-# The largest finite double: every number a rule compares fits in one (age_hours is bound as
-# float8, and JSON readers elsewhere read numbers as doubles).
-NUMBER_LIMIT = sys.float_info.max
 
 DATA_FIELD = re.compile(r"^data(\.[a-z_][a-z0-9_]*){1,2}$")
 
@@ -128,10 +124,10 @@ def _check_scalar(field: str, kind: ValueKind, value: Scalar) -> None:
         raise ValueError(f"{field} compares numbers: the value must be a number")  # noqa: TRY004 - pydantic reports ValueError as a 422
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{field}: NaN and infinities are not values")
-    check_number_range(field, kind, value)
+    _check_number_range(field, kind, value)
 
 
-def check_number_range(field: str, kind: ValueKind, value: float) -> None:
+def _check_number_range(field: str, kind: ValueKind, value: float) -> None:
     """Refuse a number outside its field's range. The comparisons are Python's exact ones, made
     before any conversion: a JSON whole number may be far larger than a float can hold, and
     float() of it raises OverflowError."""
@@ -143,8 +139,9 @@ def check_number_range(field: str, kind: ValueKind, value: float) -> None:
             # The hint's division is safe: the value is at most 100 there.
             hint = f" (did you mean {value / 100:g}?)" if 1 < value <= 100 else ""
             raise ValueError(f"{field} is a score from 0 to 1; the value is out of range{hint}")
-    elif not -NUMBER_LIMIT <= value <= NUMBER_LIMIT:
-        raise ValueError(f"{field} is a number from {-NUMBER_LIMIT:g} to {NUMBER_LIMIT:g}")
+    # Every other number fits a double, as a version's data does (age_hours is bound as float8).
+    elif not -MAX_JSON_NUMBER <= value <= MAX_JSON_NUMBER:
+        raise ValueError(f"{field} is a number from {-MAX_JSON_NUMBER:g} to {MAX_JSON_NUMBER:g}")
 
 
 class Leaf(BaseModel):

@@ -154,6 +154,8 @@ class Run(BaseModel):
     cancel_reason: str | None = None
     error: str | None
     shards: int = 0
+    rules_digest: str | None = None
+    scope_closed: bool = False
 
 
 class Shard(BaseModel):

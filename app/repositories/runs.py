@@ -7,20 +7,25 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
+
 from app.db import Connection
 from app.errors import NotFoundError
 from app.models import Rule, Run, RunState
 from app.repositories import fetch_all
 from app.repositories.rules import SNAPSHOT_FIELDS, rule_dict
+from app.repositories.session import limit_transaction
 from app.repositories.shards import list_shards
+from app.rules.ruleset import age_thresholds
 from app.sql import queries
 
 __all__ = [
-    "count_pending_between",
+    "count_pending_in_scope",
     "create_manual_run",
     "fix_run_scope",
     "get_active_run",
     "get_run",
+    "list_run_scope",
     "list_runs",
     "list_shards",  # app.repositories.shards's, kept here for the api's old import
     "park_run",
@@ -81,16 +86,60 @@ async def park_run(conn: Connection, run_id: uuid.UUID) -> bool:
 
 
 async def fix_run_scope(
-    conn: Connection, run_id: uuid.UUID, worker: str, epoch: int, rules: list[Rule]
+    conn: Connection,
+    run_id: uuid.UUID,
+    worker: str,
+    epoch: int,
+    rules: list[Rule],
+    *,
+    close: bool,
+    lock_timeout_ms: int,
 ) -> Run | None:
     """Fix what every attempt evaluates (see fix_run_scope in automation.sql), `rules` (the
-    enabled rules now) as the run's snapshot; None when the lease was lost."""
+    enabled rules now) as the run's snapshot; None when the lease was lost. With `close` (a
+    run that decides), the scope is fixed under lock_versions_for_scope, waiting at most
+    `lock_timeout_ms` for it; without the lock the run's scope stays open (the next run then
+    evaluates everything)."""
     snapshot = [rule_dict(rule, SNAPSHOT_FIELDS) for rule in rules]
+    ages = age_thresholds(rule.conditions for rule in rules)
+    if close:
+        try:
+            async with conn.transaction():
+                await limit_transaction(
+                    conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=lock_timeout_ms
+                )
+                await queries.lock_versions_for_scope(conn)
+                return run_or_none(
+                    await queries.fix_run_scope(
+                        conn,
+                        id=run_id,
+                        worker=worker,
+                        epoch=epoch,
+                        rules=snapshot,
+                        ages=ages,
+                        closed=True,
+                    )
+                )
+        except asyncpg.LockNotAvailableError:
+            pass  # fixed below, open: the run's Run.scope_closed says so
     return run_or_none(
-        await queries.fix_run_scope(conn, id=run_id, worker=worker, epoch=epoch, rules=snapshot)
+        await queries.fix_run_scope(
+            conn, id=run_id, worker=worker, epoch=epoch, rules=snapshot, ages=ages, closed=False
+        )
     )
 
 
-async def count_pending_between(conn: Connection, after_id: int, max_id: int) -> int:
-    count: int = await queries.count_pending_between(conn, after_id=after_id, max_id=max_id)
+async def list_run_scope(
+    conn: Connection, run_id: uuid.UUID, after_id: int, max_id: int
+) -> list[tuple[int, int]]:
+    """The id ranges (after, upto] of the run's scope within (after_id, max_id], in order."""
+    rows = await fetch_all(
+        queries.list_run_scope(conn, id=run_id, after_id=after_id, max_id=max_id)
+    )
+    return [(int(row["after_id"]), int(row["upto_id"])) for row in rows]
+
+
+async def count_pending_in_scope(conn: Connection, run_id: uuid.UUID, after_id: int) -> int:
+    """Pending versions of the run's scope above `after_id`."""
+    count: int = await queries.count_pending_in_scope(conn, id=run_id, after_id=after_id)
     return count

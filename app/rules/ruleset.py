@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from app.rules.compiler import RuleToEvaluate
-from app.rules.models import Action, Condition
+from app.rules.models import Action, Condition, leaves
 
 
 class StoredRule(Protocol):
@@ -35,3 +36,21 @@ def to_evaluate(rule: StoredRule) -> RuleToEvaluate:
         name=rule.name,
         conditions=rule.conditions,
     )
+
+
+def age_thresholds(conditions: Iterable[Condition]) -> list[float]:
+    """Every constant the rules' `age_hours` leaves compare with, whatever the op, in hours:
+    a version's answer to such a leaf can change with time alone only when its age passes
+    one of them (docs/performance.md, "What a run evaluates")."""
+    found: set[float] = set()
+    for tree in conditions:
+        for leaf in leaves(tree):
+            if leaf.field != "age_hours" or leaf.value is None:
+                continue
+            values = leaf.value if isinstance(leaf.value, list) else [leaf.value]
+            found.update(
+                float(value)
+                for value in values
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            )
+    return sorted(found)

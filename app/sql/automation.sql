@@ -1,18 +1,81 @@
--- name: fix_run_scope(id, worker, epoch, rules)^
--- At the first claim, fix what every attempt evaluates: versions pending now (up to the
--- highest pending id), the instant age_hours is measured at, the enabled rules as they are.
-UPDATE automation_runs
-SET max_version_id = coalesce(
-        max_version_id,
-        (SELECT coalesce(max(id), 0) FROM versions WHERE status = 'pending')),
-    evaluated_at = coalesce(evaluated_at, now()),
-    rules = coalesce(rules, :rules::jsonb)
-WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
+-- name: lock_versions_for_scope()!
+-- In fix_run_scope's transaction, before it: wait for the transactions writing versions to
+-- end and hold new ones back until the scope is fixed, so that no version with an id at or
+-- below the run's max_version_id commits after it (ids come from a sequence: a lower id can
+-- commit later). Bounded by the transaction's lock_timeout.
+LOCK TABLE versions IN SHARE MODE;
+
+-- name: fix_run_scope(id, worker, epoch, rules, ages, closed)^
+-- At the first claim, fix what every attempt evaluates: the enabled rules as they are
+-- (:rules, in evaluation order, and their digest), the instant age_hours is measured at,
+-- the highest pending id, and the scope: the id ranges to evaluate. The scope is everything
+-- up to the highest pending id, unless the last run that COMPLETED (not dry, not capped) did
+-- so under the same rules with its scope closed (:closed, lock_versions_for_scope taken):
+-- then every version pending at or below its max_version_id was left undecided by these
+-- rules, and the scope is the ids above it, plus the pending ids at or below it whose age
+-- crossed one of :ages (the thresholds of the rules' age_hours leaves, in hours) between its
+-- evaluated_at and now (a second either side: age_hours is a float). docs/performance.md,
+-- "What a run evaluates".
+WITH fixed AS (
+    SELECT (SELECT coalesce(max(id), 0) FROM versions WHERE status = 'pending') AS max_id,
+           md5(:rules::jsonb::text) AS digest
+), previous AS (
+    SELECT p.max_version_id, p.evaluated_at, p.rules_digest, p.scope_closed
+    FROM automation_runs AS p
+    WHERE p.state = 'COMPLETED' AND NOT p.dry_run AND NOT p.capped AND p.id <> :id
+    ORDER BY p.finished_at DESC
+    LIMIT 1
+), seen AS (
+    SELECT CASE WHEN p.scope_closed AND p.rules_digest = f.digest
+                THEN least(p.max_version_id, f.max_id) ELSE 0 END AS upto,
+           p.evaluated_at
+    FROM fixed AS f LEFT JOIN previous AS p ON true
+), windows AS (
+    SELECT unnest(merged.windows) AS window
+    FROM (SELECT range_agg(tstzrange(
+                     s.evaluated_at - make_interval(secs => a.hours * 3600 + 1),
+                     now() - make_interval(secs => a.hours * 3600 - 1), '[]')) AS windows
+          FROM seen AS s CROSS JOIN unnest(:ages::float8[]) AS a(hours)
+          WHERE s.upto > 0) AS merged
+), aged AS (
+    SELECT int8range(min(v.id), max(v.id), '[]') AS ids
+    FROM windows AS w
+    CROSS JOIN seen AS s
+    JOIN versions AS v ON v.status = 'pending' AND v.id <= s.upto
+     AND v.created_at >= lower(w.window) AND v.created_at <= upper(w.window)
+    GROUP BY w.window
+), scope AS (
+    SELECT coalesce(range_agg(r.ids), '{}'::int8multirange) AS ids
+    FROM (SELECT int8range(s.upto, f.max_id, '(]') AS ids FROM seen AS s CROSS JOIN fixed AS f
+          UNION ALL
+          SELECT ids FROM aged) AS r
+)
+UPDATE automation_runs AS run
+SET max_version_id = coalesce(run.max_version_id, (SELECT max_id FROM fixed)),
+    evaluated_at = coalesce(run.evaluated_at, now()),
+    rules = coalesce(run.rules, :rules::jsonb),
+    rules_digest = coalesce(run.rules_digest, (SELECT digest FROM fixed)),
+    scope_closed = CASE WHEN run.scope IS NULL THEN :closed ELSE run.scope_closed END,
+    scope = coalesce(run.scope, (SELECT ids FROM scope))
+WHERE run.id = :id AND run.claimed_by = :worker AND run.lease_epoch = :epoch
+  AND run.state = 'EXECUTING'
 RETURNING *;
 
--- name: count_pending_between(after_id, max_id)$
--- Pending versions with after_id < id <= max_id (what a run still has to evaluate).
-SELECT count(*) FROM versions WHERE status = 'pending' AND id > :after_id AND id <= :max_id;
+-- name: list_run_scope(id, after_id, max_id)
+-- The id ranges of the run's scope within after_id < id <= max_id (a shard's range, or the
+-- rest of a run), in order, each as (after_id, upto_id]: what the batches walk.
+SELECT greatest(lower(r) - 1, :after_id::int8) AS after_id,
+       least(upper(r) - 1, :max_id::int8) AS upto_id
+FROM automation_runs AS run, unnest(run.scope) AS r
+WHERE run.id = :id AND upper(r) - 1 > :after_id::int8 AND lower(r) - 1 < :max_id::int8
+ORDER BY lower(r);
+
+-- name: count_pending_in_scope(id, after_id)$
+-- Pending versions of the run's scope with an id above after_id (what it still evaluates).
+SELECT count(*)
+FROM automation_runs AS run, unnest(run.scope) AS r, versions AS v
+WHERE run.id = :id AND v.status = 'pending'
+  AND v.id >= lower(r) AND v.id < upper(r) AND v.id > :after_id;
 
 -- name: park_run(id)$
 -- A non-dry run whose turn has not come (another non-dry run is EXECUTING) waits in the
@@ -136,7 +199,7 @@ RETURNING run.approved + run.rejected + run.escalated AS decided_total,
 -- shards', fenced in decide_batch ($13).
 
 -- name: split_run(id, worker, epoch, shards, pending)
--- Split the run this worker holds (not split yet; :pending versions pending in its range)
+-- Split the run this worker holds (not split yet; :pending versions pending in its scope)
 -- into :shards id ranges of about equal pending count, each a SCHEDULED shard; the run stays
 -- EXECUTING, its lease passed to its shards (claimed_by NULL: nobody holds the run itself). The bounds
 -- are the pending ids at every (pending / shards)-th place, each found by an index-only
@@ -148,7 +211,7 @@ WITH run AS (
         heartbeat_at = clock_timestamp()
     WHERE id = :id AND claimed_by = :worker AND lease_epoch = :epoch AND state = 'EXECUTING'
       AND shards = 0
-    RETURNING id, last_version_id, max_version_id
+    RETURNING id, last_version_id, max_version_id, scope
 ), places AS (
     SELECT s.no, s.no::int8 * :pending / :shards AS place
     FROM generate_series(0, :shards) AS s(no)
@@ -158,7 +221,7 @@ WITH run AS (
                 WHEN p.no = :shards THEN run.max_version_id
                 ELSE (SELECT v.id FROM versions v
                       WHERE v.status = 'pending' AND v.id > run.last_version_id
-                        AND v.id <= run.max_version_id
+                        AND v.id <= run.max_version_id AND v.id <@ run.scope
                       ORDER BY v.id OFFSET p.place - 1 LIMIT 1) END AS id
     FROM places p CROSS JOIN run
 )

@@ -28,6 +28,9 @@ logger = logging.getLogger("automation")
 GUARD_SLACK_SECONDS = 0.5
 # How long a claim waits for the run's row: a session being ended may still hold it.
 CLAIM_LOCK_TIMEOUT_MS = 5_000
+# How long fixing a run's scope waits for the transactions writing versions (and holds new
+# ones back): past it the scope is fixed without the lock, open (docs/performance.md).
+SCOPE_LOCK_TIMEOUT_MS = 250
 
 
 class Outcome(enum.Enum):

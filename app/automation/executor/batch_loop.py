@@ -12,6 +12,7 @@ from typing import Any
 
 from app.automation.executor.base import (
     GUARD_SLACK_SECONDS,
+    SCOPE_LOCK_TIMEOUT_MS,
     ExecutorBase,
     Lease,
     LostOwnershipError,
@@ -57,36 +58,47 @@ class BatchLoop(ExecutorBase):
         statement = batch_repo.batch_statement(rules_of(run), run.evaluated_at)
         cap = self.settings.max_decisions_per_run
         decided_total = run.approved + run.rejected + run.escalated
-        while True:
+        # The scope's id ranges left (a run after one under the same rules: the new ids and
+        # the versions whose age crossed a threshold; docs/performance.md).
+        ranges = await run_repo.list_run_scope(conn, run.id, after, upto)
+        if not ranges:  # nothing to evaluate: still stopped, capped or handed back if asked
             stop = self._stop_before_batch(lease, cancel, cap, decided_total)
             if stop is not None:
                 return stop, run
-            # The server's own bound on this batch: a little past the guard's deadline (the
-            # asyncio timer fires first), so that a frozen or cut-off worker's statement ends.
-            remaining = deadline - loop.time() + GUARD_SLACK_SECONDS
-            row = await self._decide_batch(
-                conn,
-                statement,
-                run=run,
-                lease=lease,
-                after=after,
-                upto=upto,
-                statement_timeout_ms=max(1, math.ceil(remaining * 1000)),
-                allowance=cap - decided_total if cap else None,
-            )
-            if row is None:
-                # A shard's batch is also refused when another shard's batch took the cap's
-                # last decisions meanwhile: while the lease holds, the batch is tried again
-                # within what is left of the cap.
-                if lease.shard is None or await self._beat_once(lease) is None:
-                    raise LostOwnershipError
-                continue
-            after = row["last_version_id"]
-            decided_total = row["decided_total"]
-            if row["cancel_requested"]:
-                cancel.set()
-            if row["scanned"] < self.settings.batch_size:
-                return (Outcome.CAPPED if cap and decided_total >= cap else Outcome.COMPLETED), run
+        for start, end in ranges:
+            after = max(after, start)
+            while True:
+                stop = self._stop_before_batch(lease, cancel, cap, decided_total)
+                if stop is not None:
+                    return stop, run
+                # The server's own bound on this batch: a little past the guard's deadline
+                # (the asyncio timer fires first), so that a frozen or cut-off worker's
+                # statement ends.
+                remaining = deadline - loop.time() + GUARD_SLACK_SECONDS
+                row = await self._decide_batch(
+                    conn,
+                    statement,
+                    run=run,
+                    lease=lease,
+                    after=after,
+                    upto=end,
+                    statement_timeout_ms=max(1, math.ceil(remaining * 1000)),
+                    allowance=cap - decided_total if cap else None,
+                )
+                if row is None:
+                    # A shard's batch is also refused when another shard's batch took the
+                    # cap's last decisions meanwhile: while the lease holds, the batch is
+                    # tried again within what is left of the cap.
+                    if lease.shard is None or await self._beat_once(lease) is None:
+                        raise LostOwnershipError
+                    continue
+                after = row["last_version_id"]
+                decided_total = row["decided_total"]
+                if row["cancel_requested"]:
+                    cancel.set()
+                if row["scanned"] < self.settings.batch_size:
+                    break
+        return (Outcome.CAPPED if cap and decided_total >= cap else Outcome.COMPLETED), run
 
     def _stop_before_batch(
         self, lease: Lease, cancel: asyncio.Event, cap: int, decided_total: int
@@ -166,9 +178,7 @@ class BatchLoop(ExecutorBase):
     async def _split_if_large(self, conn: Connection, run: Run, lease: Lease) -> bool:
         """Log what the run evaluates; split it into shards if it is large (SPEC 6.3)."""
         assert run.max_version_id is not None  # noqa: S101 - fixed by _fix_scope
-        pending = await run_repo.count_pending_between(
-            conn, run.last_version_id, run.max_version_id
-        )
+        pending = await run_repo.count_pending_in_scope(conn, run.id, run.last_version_id)
         logger.info(
             "Evaluating %(count)d pending versions", {"count": pending}, extra=context(run=run.id)
         )
@@ -184,9 +194,23 @@ class BatchLoop(ExecutorBase):
         if run.rules is not None and run.max_version_id is not None:
             return run
         enabled = await rule_repo.list_enabled_rules(conn)
-        fixed = await run_repo.fix_run_scope(conn, run.id, self.worker, lease.epoch, enabled)
+        fixed = await run_repo.fix_run_scope(
+            conn,
+            run.id,
+            self.worker,
+            lease.epoch,
+            enabled,
+            close=not run.dry_run,
+            lock_timeout_ms=SCOPE_LOCK_TIMEOUT_MS,
+        )
         if fixed is None:
             raise LostOwnershipError
+        if not fixed.dry_run and not fixed.scope_closed:
+            logger.warning(
+                "Run scope left open (versions were being written); "
+                "the next run evaluates every pending version",
+                extra=context(run=run.id),
+            )
         return fixed
 
     async def _split(

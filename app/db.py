@@ -28,6 +28,9 @@ else:
     Pool = asyncpg.Pool
 
 
+STATEMENT_CANCEL_MARGIN_SECONDS = 2.0
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb arrives as Python objects and leaves as JSON text, for every query on the pool.
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -55,7 +58,15 @@ async def create_pool(
 ) -> Pool:
     """Open a pool; connections set up with jsonb codecs and a name seen in pg_stat_activity.
 
-    A statement_timeout set here is a server setting, so it survives the pool's resets."""
+    A statement_timeout set here is a server setting, so it survives the pool's resets; the
+    client then waits a little longer than it (STATEMENT_CANCEL_MARGIN_SECONDS), so that a
+    slow statement is stopped by the server (StatementCancelledError: it took too long) and
+    the client's own timeout (TimeoutError) means a server that does not answer."""
+    command_timeout = command_timeout_seconds or settings.command_timeout_seconds
+    if statement_timeout_ms:
+        command_timeout = max(
+            command_timeout, statement_timeout_ms / 1000 + STATEMENT_CANCEL_MARGIN_SECONDS
+        )
     return await asyncpg.create_pool(
         settings.url.get_secret_value(),
         min_size=settings.pool_min_size,
@@ -63,7 +74,7 @@ async def create_pool(
         timeout=settings.connect_timeout_seconds,
         init=_init_connection,
         server_settings=_server_settings(application_name, statement_timeout_ms),
-        command_timeout=command_timeout_seconds or settings.command_timeout_seconds,
+        command_timeout=command_timeout,
     )
 
 

@@ -18,10 +18,11 @@ from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
 from app.console import audit, overview, review, rules, runs, schedules, sign_in
-from app.console.refusal import Refused, answer_refused
+from app.console.refusal import Refused, answer_database_failure, answer_refused
 from app.console.security import SecurityHeadersMiddleware
 from app.console.throttle import SignInThrottle
 from app.console.viewer import CsrfRefused, SignInRequired
+from app.web.errors import DATABASE_FAILURES
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -36,6 +37,9 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(Refused, answer_refused)
+    # Replaces the API's handlers of these (install_error_handlers): pages answer HTML.
+    for error in DATABASE_FAILURES:
+        app.add_exception_handler(error, answer_database_failure)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

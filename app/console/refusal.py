@@ -13,7 +13,9 @@ from fastapi.responses import HTMLResponse, Response
 from app.console.render import render
 from app.console.viewer import CurrentViewer, Viewer
 from app.errors import AppError
-from app.web.errors import status_of
+from app.web.errors import database_failed, database_problem, status_of
+
+CONSOLE_PREFIX = "/ui"
 
 
 def refused(who: Viewer, exc: AppError, back: str) -> HTMLResponse:
@@ -53,3 +55,17 @@ def refusing(back: str | Callable[[Request], Awaitable[str]]) -> Any:
             raise Refused(who, exc, to) from exc
 
     return Depends(refuse)
+
+
+async def answer_database_failure(request: Request, exc: Exception) -> Response:
+    """A request that failed in the database (web.errors.database_problem): a console page
+    answers the refused page with the same status and words (504 for a slow statement, 503
+    for PostgreSQL away), without the viewer (reading it needs the database); the API, JSON."""
+    if request.url.path != CONSOLE_PREFIX and not request.url.path.startswith(CONSOLE_PREFIX + "/"):
+        return await database_failed(request, exc)
+    problem = database_problem(request, exc)
+    page = render(
+        None, request, "refused.html", status=problem.status, message=problem.detail, back="/ui"
+    )
+    page.headers.update(problem.headers)
+    return page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,6 @@ from app.errors import (
     PermissionDeniedError,
     UnavailableError,
 )
-from app.i18n import N_
 from app.logging import context
 
 logger = logging.getLogger("app.api")
@@ -67,29 +67,60 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": problems}, status_code=422)
 
 
-# What a 503 says and logs, by the kind of failure: the request may succeed later, so 503
-# (with Retry-After), not 500.
-_UNAVAILABLE = {
-    "database": (N_("PostgreSQL unavailable"), "PostgreSQL is unavailable; try again shortly"),
-    # A statement cancelled by its statement_timeout (or by an operator) where no domain
-    # exception names it.
-    "statement": (
-        N_("Statement cancelled"),
-        "a database statement ran out of time or was cancelled; try again shortly",
-    ),
-}
+@dataclass(frozen=True)
+class DatabaseProblem:
+    """What a request the database failed answers: its status, message and headers."""
+
+    status: int
+    detail: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-    kind = "statement" if isinstance(exc, StatementCancelledError) else "database"
-    logged, detail = _UNAVAILABLE[kind]
-    logger.warning(logged, extra=context(path=request.url.path, why=type(exc).__name__))
-    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+def operation_of(request: Request) -> str:
+    """What a request asked for, as people name it (`GET /api/v1/automation/stats`)."""
+    return f"{request.method} {request.url.path}"
+
+
+def database_problem(request: Request, exc: Exception) -> DatabaseProblem:
+    """The answer to a request that failed in the database, logged once: 504 when the server
+    stopped a statement (its statement_timeout, or an operator: the request was slow, the
+    database is fine), else 503 with Retry-After (unreachable, restarting, a link gone: it may
+    succeed later)."""
+    if isinstance(exc, StatementCancelledError):
+        operation = operation_of(request)
+        seconds = request.app.state.settings.database.command_timeout_seconds
+        if "statement timeout" in str(exc):
+            detail = (
+                f"{operation} took longer than {seconds:g} s (DATABASE_COMMAND_TIMEOUT_SECONDS)"
+                " and was stopped; try again later or narrow the request"
+            )
+        else:
+            detail = f"{operation} was stopped by the database (a statement was cancelled)"
+        logger.warning("Request took too long", extra=context(operation=operation, seconds=seconds))
+        return DatabaseProblem(504, detail)
+    logger.warning(
+        "PostgreSQL unavailable",
+        extra=context(path=request.url.path, why=type(exc).__name__),
+    )
+    return DatabaseProblem(
+        503, "PostgreSQL is unavailable; try again shortly", {"Retry-After": "5"}
+    )
+
+
+async def database_failed(request: Request, exc: Exception) -> JSONResponse:
+    """The API's answer to a request that failed in the database (database_problem)."""
+    problem = database_problem(request, exc)
+    return JSONResponse(
+        {"detail": problem.detail}, status_code=problem.status, headers=problem.headers
+    )
+
+
+DATABASE_FAILURES: tuple[type[Exception], ...] = (*CONNECTION_LOST_ERRORS, StatementCancelledError)
+"""What database_failed answers (the console answers them with a page of its own)."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    unavailable: tuple[type[Exception], ...] = (*CONNECTION_LOST_ERRORS, StatementCancelledError)
-    for error in unavailable:
-        app.add_exception_handler(error, _unavailable)
+    for error in DATABASE_FAILURES:
+        app.add_exception_handler(error, database_failed)

@@ -33,7 +33,13 @@ def lifespan_of(settings: Settings) -> Lifespan:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auth.disabled:
             logger.warning("AUTH_DISABLED=true: every request acts as an admin (development only)")
-        app.state.pool = await create_pool(settings.database, "tasktracker-api")
+        # Every statement of a request is stopped by the server at the command timeout: a slow
+        # one answers 504 naming the route, not 503 "PostgreSQL is unavailable" (web.errors).
+        app.state.pool = await create_pool(
+            settings.database,
+            "tasktracker-api",
+            statement_timeout_ms=round(settings.database.command_timeout_seconds * 1000),
+        )
         app.state.preview_slots = PreviewSlots(settings.api.preview_concurrency)
         # RabbitMQ is reached in the background: the api serves (and triggers wait PENDING)
         # while it is down.

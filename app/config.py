@@ -106,7 +106,9 @@ class DatabaseSettings(_PostgresConnection):
     pool_max_size: int = Field(default=10, ge=1, le=100)
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     # A statement that gets no answer for this long fails (the server may be silent rather
-    # than down): requests answer 503 instead of hanging. The worker allows its run guard.
+    # than down): requests answer 503 instead of hanging. The api's statements are stopped by
+    # the server a little before it (app.db.statement_timeout_within): 504, "took too long".
+    # The worker allows its run guard.
     command_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
 
 

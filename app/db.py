@@ -28,7 +28,13 @@ else:
     Pool = asyncpg.Pool
 
 
-STATEMENT_CANCEL_MARGIN_SECONDS = 2.0
+def statement_timeout_within(command_timeout_seconds: float) -> int:
+    """The server-side statement_timeout (ms) that stops a slow statement a little before the
+    client's command timeout would give up on it (by up to a second): a slow statement is then
+    StatementCancelledError (it took too long), and the client's TimeoutError keeps meaning a
+    server that does not answer."""
+    margin = min(1.0, command_timeout_seconds * 0.2)
+    return max(1, round((command_timeout_seconds - margin) * 1000))
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -58,15 +64,7 @@ async def create_pool(
 ) -> Pool:
     """Open a pool; connections set up with jsonb codecs and a name seen in pg_stat_activity.
 
-    A statement_timeout set here is a server setting, so it survives the pool's resets; the
-    client then waits a little longer than it (STATEMENT_CANCEL_MARGIN_SECONDS), so that a
-    slow statement is stopped by the server (StatementCancelledError: it took too long) and
-    the client's own timeout (TimeoutError) means a server that does not answer."""
-    command_timeout = command_timeout_seconds or settings.command_timeout_seconds
-    if statement_timeout_ms:
-        command_timeout = max(
-            command_timeout, statement_timeout_ms / 1000 + STATEMENT_CANCEL_MARGIN_SECONDS
-        )
+    A statement_timeout set here is a server setting, so it survives the pool's resets."""
     return await asyncpg.create_pool(
         settings.url.get_secret_value(),
         min_size=settings.pool_min_size,
@@ -74,7 +72,7 @@ async def create_pool(
         timeout=settings.connect_timeout_seconds,
         init=_init_connection,
         server_settings=_server_settings(application_name, statement_timeout_ms),
-        command_timeout=command_timeout,
+        command_timeout=command_timeout_seconds or settings.command_timeout_seconds,
     )
 
 

@@ -35,6 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.backlog import measure_backlog
 from bench.measurements import measure
 from bench.processes import TASKTRACKER
 from bench.report import plot, plot_matrix, print_table
@@ -79,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run these sizes in turn and draw bench/results/scaling.png",
     )
+    parser.add_argument(
+        "--backlog", type=int, metavar="N", help="only bench.backlog: N undecided versions waiting"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     return parser
 
@@ -88,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which(TASKTRACKER) is None and not Path(TASKTRACKER).exists():
         print("run `make install` first", file=sys.stderr)
         return 2
+    if args.backlog:
+        print(json.dumps(asyncio.run(measure_backlog(args.backlog)), indent=2, default=str))
+        return 0
     sizes = args.sweep or [args.versions]
     matrix = [(r, k) for r in args.rules for k in args.workers]
     results = []

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.db import CONNECTION_LOST_ERRORS, StatementCancelledError
+from app.db import CONNECTION_LOST_ERRORS, StatementCancelledError, statement_timeout_within
 from app.errors import (
     AppError,
     AuthenticationError,
@@ -88,11 +88,13 @@ def database_problem(request: Request, exc: Exception) -> DatabaseProblem:
     succeed later)."""
     if isinstance(exc, StatementCancelledError):
         operation = operation_of(request)
-        seconds = request.app.state.settings.database.command_timeout_seconds
+        limit = request.app.state.settings.database.command_timeout_seconds
+        seconds = statement_timeout_within(limit) / 1000
         if "statement timeout" in str(exc):
             detail = (
-                f"{operation} took longer than {seconds:g} s (DATABASE_COMMAND_TIMEOUT_SECONDS)"
-                " and was stopped; try again later or narrow the request"
+                f"{operation} took longer than {seconds:g} s (within"
+                f" DATABASE_COMMAND_TIMEOUT_SECONDS={limit:g}) and was stopped; try again later"
+                " or narrow the request"
             )
         else:
             detail = f"{operation} was stopped by the database (a statement was cancelled)"

@@ -15,7 +15,7 @@ from app.audit.retention import purge_forever
 from app.automation.preview import PreviewSlots
 from app.automation.relay import relay_forever
 from app.config import Settings
-from app.db import create_pool
+from app.db import create_pool, statement_timeout_within
 from app.services.console_sessions import purge_sessions_forever
 from broker import create_broker
 from broker.connection import BrokerConnection
@@ -38,7 +38,9 @@ def lifespan_of(settings: Settings) -> Lifespan:
         app.state.pool = await create_pool(
             settings.database,
             "tasktracker-api",
-            statement_timeout_ms=round(settings.database.command_timeout_seconds * 1000),
+            statement_timeout_ms=statement_timeout_within(
+                settings.database.command_timeout_seconds
+            ),
         )
         app.state.preview_slots = PreviewSlots(settings.api.preview_concurrency)
         # RabbitMQ is reached in the background: the api serves (and triggers wait PENDING)

@@ -24,9 +24,9 @@ PENDING_COUNT = "/api/v1/versions/pending-count"
 
 @pytest.fixture
 def settings(database_url: str, queue_name: str) -> Settings:
-    """The api with a one-second command timeout."""
+    """The api with a command timeout of 1.25 s (the server stops statements at 1 s)."""
     return load_settings(
-        database=DatabaseSettings(url=database_url, command_timeout_seconds=1),
+        database=DatabaseSettings(url=database_url, command_timeout_seconds=1.25),
         broker=BrokerSettings(url=AMQP_URL, queue=queue_name),
         auth=AuthSettings(disabled=False),
     )

@@ -2,7 +2,8 @@
 
 A fresh database, the ten benchmark rules over HTTP, a real `tasktracker api` and one
 `tasktracker worker`. N versions are loaded with COPY and made neutral (mid scores, a plain
-name, source `llm`: none of the ten rules decides them), and a first run evaluates them all.
+name, source `llm`, created in id order within the last 667 hours: none of the ten rules
+decides them, Stale Escalate's 720 hours included), and a first run evaluates them all.
 Then, `repeats` times each: 1,000 new realistic versions arrive and a run is triggered over
 HTTP, (a) under the same rules (it evaluates only the new ones: docs/performance.md, "What a
 run evaluates") and (b) after a rule changed (disabled and enabled again: it evaluates every
@@ -36,6 +37,7 @@ from bench.processes import (
 )
 
 NEW_VERSIONS = 1_000
+_SPREAD_SECONDS = 2_400_000  # the waiting versions' ages: 0 to ~667 hours
 _FIRST_NEW_ID = 30_000_000  # entity ids of the new versions (the waiting ones use 0..N)
 
 
@@ -77,9 +79,14 @@ async def _measure(
     conn: asyncpg.Connection, client: httpx.AsyncClient, waiting: int, repeats: int, rule: int
 ) -> dict[str, Any]:
     await load_versions(conn, waiting)
+    # Created in id order, as the service creates them (created_at is the inserting
+    # transaction's now()), over the last ~667 hours: none yet past Stale Escalate's 720.
     await conn.execute(
-        "UPDATE versions SET confidence = 0.55, similarity = 0.55, source = 'llm',"
-        ' data = \'{"name": "plain", "type": "note"}\''
+        "UPDATE versions AS v SET confidence = 0.55, similarity = 0.55, source = 'llm',"
+        """ data = '{"name": "plain", "type": "note"}',"""
+        " created_at = now() - make_interval(secs => (m.hi - v.id) * $1::float8)"
+        " FROM (SELECT max(id) AS hi FROM versions) AS m",
+        _SPREAD_SECONDS / max(1, waiting),
     )
     await conn.execute("VACUUM ANALYZE versions")
     first = await _timed_run(conn, client)

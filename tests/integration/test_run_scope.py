@@ -131,25 +131,26 @@ async def test_a_version_whose_age_crossed_a_threshold_is_decided_by_the_next_ru
     )
     await add_versions(pool, "early", 100)
     await add_versions(pool, "crossing", 30)
-    await add_versions(pool, "late", 100)
+    await add_versions(pool, "late", 1_100)  # a gap of more than 1,000 ids: two id ranges
+    await add_versions(pool, "crossing-too", 20)
     await pool.execute(
         "UPDATE versions SET created_at = now() - CASE"
         " WHEN entity_id LIKE 'early-%' THEN interval '20 hours'"
-        " WHEN entity_id LIKE 'crossing-%' THEN interval '23 hours 55 minutes'"
+        " WHEN entity_id LIKE 'crossing%' THEN interval '23 hours 55 minutes'"
         " ELSE interval '1 hour' END"
     )
-    assert outcome(await run_once(pool)) == ("COMPLETED", 230)
-    assert await pool.fetchval("SELECT count(*) FROM versions WHERE status = 'pending'") == 230
+    assert outcome(await run_once(pool)) == ("COMPLETED", 1_250)
+    assert await pool.fetchval("SELECT count(*) FROM versions WHERE status = 'pending'") == 1_250
     await pool.execute("UPDATE versions SET created_at = created_at - interval '10 minutes'")
     await pool.execute(
         "UPDATE automation_runs SET evaluated_at = evaluated_at - interval '10 minutes'"
     )
     second = await run_once(pool)
-    assert (outcome(second), second["escalated"]) == (("COMPLETED", 30), 30)
+    assert (outcome(second), second["escalated"]) == (("COMPLETED", 50), 50)
     escalated = await pool.fetchval(
-        "SELECT count(*) FROM versions WHERE status = 'escalated' AND entity_id LIKE 'crossing-%'"
+        "SELECT count(*) FROM versions WHERE status = 'escalated' AND entity_id LIKE 'crossing%'"
     )
-    assert escalated == 30
+    assert escalated == 50
     assert outcome(await run_once(pool)) == ("COMPLETED", 0)
 
 

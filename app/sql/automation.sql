@@ -38,11 +38,18 @@ WITH fixed AS (
           FROM seen AS s CROSS JOIN unnest(:ages::float8[]) AS a(hours)
           WHERE s.upto > 0) AS merged
 ), aged_ids AS (
+    -- Each window read through versions_pending_created_idx (OFFSET 0 keeps the id bound out
+    -- of the subquery: with it the planner would walk the whole pending id index instead).
     SELECT DISTINCT v.id
     FROM windows AS w
+    CROSS JOIN LATERAL (
+        SELECT p.id FROM versions AS p
+        WHERE p.status = 'pending'
+          AND p.created_at >= lower(w.window) AND p.created_at <= upper(w.window)
+        OFFSET 0
+    ) AS v
     CROSS JOIN seen AS s
-    JOIN versions AS v ON v.status = 'pending' AND v.id <= s.upto
-     AND v.created_at >= lower(w.window) AND v.created_at <= upper(w.window)
+    WHERE v.id <= s.upto
 ), aged AS (
     -- The aged ids as ranges, a new one past a gap of 1,000 ids: a range costs its batch
     -- statement (~1 ms, about what evaluating a hundred versions costs), a gap the versions
@@ -78,11 +85,16 @@ WHERE run.id = :id AND upper(r) - 1 > :after_id::int8 AND lower(r) - 1 < :max_id
 ORDER BY lower(r);
 
 -- name: count_pending_in_scope(id, after_id)$
--- Pending versions of the run's scope with an id above after_id (what it still evaluates).
-SELECT count(*)
-FROM automation_runs AS run, unnest(run.scope) AS r, versions AS v
-WHERE run.id = :id AND v.status = 'pending'
-  AND v.id >= lower(r) AND v.id < upper(r) AND v.id > :after_id;
+-- Pending versions of the run's scope with an id above after_id (what it still evaluates):
+-- each range counted by its own index range scan (a join would scan every pending version).
+SELECT coalesce(sum(c.n), 0)::int8
+FROM automation_runs AS run
+CROSS JOIN unnest(run.scope) AS r
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM versions AS v
+    WHERE v.status = 'pending' AND v.id >= lower(r) AND v.id < upper(r) AND v.id > :after_id
+) AS c
+WHERE run.id = :id;
 
 -- name: park_run(id)$
 -- A non-dry run whose turn has not come (another non-dry run is EXECUTING) waits in the

@@ -19,6 +19,9 @@ from app.repositories.shards import list_shards
 from app.rules.ruleset import age_thresholds
 from app.sql import queries
 
+# How long the transaction that fixes a run's scope under the versions lock may sit idle.
+SCOPE_IDLE_TIMEOUT_MS = 2_000
+
 __all__ = [
     "count_pending_in_scope",
     "create_manual_run",
@@ -105,8 +108,9 @@ async def fix_run_scope(
     if close:
         try:
             async with conn.transaction():
+                # A worker frozen in it would hold every submission back: not for long.
                 await limit_transaction(
-                    conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=lock_timeout_ms
+                    conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=SCOPE_IDLE_TIMEOUT_MS
                 )
                 await queries.lock_versions_for_scope(conn)
                 return run_or_none(

@@ -80,7 +80,7 @@ RETURNING *;
 -- rest of a run), in order, each as (after_id, upto_id]: what the batches walk.
 SELECT greatest(lower(r) - 1, :after_id::int8) AS after_id,
        least(upper(r) - 1, :max_id::int8) AS upto_id
-FROM automation_runs AS run, unnest(run.scope) AS r
+FROM automation_runs AS run, unnest(automation_run_scope(run.scope, run.max_version_id)) AS r
 WHERE run.id = :id AND upper(r) - 1 > :after_id::int8 AND lower(r) - 1 < :max_id::int8
 ORDER BY lower(r);
 
@@ -89,7 +89,7 @@ ORDER BY lower(r);
 -- each range counted by its own index range scan (a join would scan every pending version).
 SELECT coalesce(sum(c.n), 0)::int8
 FROM automation_runs AS run
-CROSS JOIN unnest(run.scope) AS r
+CROSS JOIN unnest(automation_run_scope(run.scope, run.max_version_id)) AS r
 CROSS JOIN LATERAL (
     SELECT count(*) AS n FROM versions AS v
     WHERE v.status = 'pending' AND v.id >= lower(r) AND v.id < upper(r) AND v.id > :after_id
@@ -240,7 +240,8 @@ WITH run AS (
                 WHEN p.no = :shards THEN run.max_version_id
                 ELSE (SELECT v.id FROM versions v
                       WHERE v.status = 'pending' AND v.id > run.last_version_id
-                        AND v.id <= run.max_version_id AND v.id <@ run.scope
+                        AND v.id <= run.max_version_id
+                        AND v.id <@ automation_run_scope(run.scope, run.max_version_id)
                       ORDER BY v.id OFFSET p.place - 1 LIMIT 1) END AS id
     FROM places p CROSS JOIN run
 )

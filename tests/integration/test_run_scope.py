@@ -214,3 +214,29 @@ async def test_a_run_waits_for_a_submission_in_flight_before_fixing_its_scope(
     assert (outcome(done), done["approved"], done["scope_closed"]) == (("COMPLETED", 1), 1, True)
     assert await pool.fetchval("SELECT status FROM versions WHERE id = $1", slow_id) == "approved"
     assert isinstance(done["id"], uuid.UUID)
+
+
+async def test_a_run_whose_scope_was_fixed_before_the_migration_evaluates_up_to_its_max(pool):
+    """A run claimed before scopes existed (max_version_id and rules fixed, no scope) goes on
+    evaluating everything up to its max_version_id when it is taken over."""
+    await insert_rule(pool, "top", 0.999)
+    await add_versions(pool, "old", 50, confidence=1.0)
+    top = await pool.fetchval("SELECT max(id) FROM versions")
+    await add_versions(pool, "later", 10, confidence=1.0)
+    rules = await pool.fetchval(
+        "SELECT jsonb_agg(jsonb_build_object('id', id, 'name', name, 'revision', revision,"
+        " 'priority', priority, 'action', action, 'conditions', conditions))"
+        " FROM automation_rules"
+    )
+    run_id = await insert_run(pool)
+    await pool.execute(
+        "UPDATE automation_runs SET max_version_id = $2, rules = $3, evaluated_at = now()"
+        " WHERE id = $1",
+        run_id,
+        top,
+        rules,
+    )
+    executor, _ = executor_for(pool)
+    await executor.execute(str(run_id))
+    run = await pool.fetchrow("SELECT * FROM automation_runs WHERE id = $1", run_id)
+    assert (outcome(run), run["approved"], run["scope_closed"]) == (("COMPLETED", 50), 50, False)

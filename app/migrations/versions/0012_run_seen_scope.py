@@ -35,11 +35,16 @@ def upgrade() -> None:
         WHERE state = 'COMPLETED' AND NOT dry_run AND NOT capped;
     CREATE INDEX versions_pending_created_idx ON versions (created_at)
         WHERE status = 'pending';
+    -- A run's scope; a run whose scope was fixed before this migration: all up to its max.
+    CREATE FUNCTION automation_run_scope(scope int8multirange, max_version_id bigint)
+    RETURNS int8multirange LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN coalesce(scope, int8multirange(int8range(0, max_version_id, '(]')));
     """)
 
 
 def downgrade() -> None:
     op.execute("""
+    DROP FUNCTION automation_run_scope(int8multirange, bigint);
     DROP INDEX versions_pending_created_idx;
     DROP INDEX automation_runs_completed_idx;
     ALTER TABLE automation_runs

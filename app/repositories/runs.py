@@ -16,7 +16,7 @@ from app.repositories import fetch_all
 from app.repositories.rules import SNAPSHOT_FIELDS, rule_dict
 from app.repositories.session import limit_transaction
 from app.repositories.shards import list_shards
-from app.rules.ruleset import age_thresholds
+from app.rules.ruleset import EVALUATION_REVISION, age_thresholds
 from app.sql import queries
 
 # How long the transaction that fixes a run's scope under the versions lock may sit idle.
@@ -120,6 +120,7 @@ async def fix_run_scope(
                         worker=worker,
                         epoch=epoch,
                         rules=snapshot,
+                        engine=EVALUATION_REVISION,
                         ages=ages,
                         closed=True,
                     )
@@ -128,7 +129,14 @@ async def fix_run_scope(
             pass  # fixed below, open: the run's Run.scope_closed says so
     return run_or_none(
         await queries.fix_run_scope(
-            conn, id=run_id, worker=worker, epoch=epoch, rules=snapshot, ages=ages, closed=False
+            conn,
+            id=run_id,
+            worker=worker,
+            epoch=epoch,
+            rules=snapshot,
+            engine=EVALUATION_REVISION,
+            ages=ages,
+            closed=False,
         )
     )
 

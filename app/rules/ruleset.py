@@ -8,6 +8,12 @@ from typing import Protocol
 from app.rules.compiler import RuleToEvaluate
 from app.rules.models import Action, Condition, leaves
 
+# Part of a run's rules digest (automation_runs.rules_digest): raise it with any change to
+# the rule language, the compiler or the evaluator that can change a decision, so that the
+# first run after the deploy evaluates every pending version again (docs/performance.md,
+# "What a run evaluates").
+EVALUATION_REVISION = 1
+
 
 class StoredRule(Protocol):
     """What a stored rule (app.models.Rule) carries that evaluation reads."""

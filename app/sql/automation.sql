@@ -5,9 +5,10 @@
 -- commit later). Bounded by the transaction's lock_timeout.
 LOCK TABLE versions IN SHARE MODE;
 
--- name: fix_run_scope(id, worker, epoch, rules, ages, closed)^
+-- name: fix_run_scope(id, worker, epoch, rules, engine, ages, closed)^
 -- At the first claim, fix what every attempt evaluates: the enabled rules as they are
--- (:rules, in evaluation order, and their digest), the instant age_hours is measured at,
+-- (:rules, in evaluation order, and their digest, with the evaluation's own revision
+-- :engine), the instant age_hours is measured at,
 -- the highest pending id, and the scope: the id ranges to evaluate. The scope is everything
 -- up to the highest pending id, unless the last run that COMPLETED (not dry, not capped) did
 -- so under the same rules with its scope closed (:closed, lock_versions_for_scope taken):
@@ -18,7 +19,7 @@ LOCK TABLE versions IN SHARE MODE;
 -- "What a run evaluates".
 WITH fixed AS (
     SELECT (SELECT coalesce(max(id), 0) FROM versions WHERE status = 'pending') AS max_id,
-           md5(:rules::jsonb::text) AS digest
+           md5(:engine::int4 || ':' || :rules::jsonb::text) AS digest
 ), previous AS (
     SELECT p.max_version_id, p.evaluated_at, p.rules_digest, p.scope_closed
     FROM automation_runs AS p

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from app.automation.executor import batch_loop
+from app.repositories import runs as run_repo
 from tests.support.factories import executor_for, insert_rule, insert_run
 from tests.support.polling import until_blocked_by
 from tests.support.services import connect_db
@@ -240,3 +241,14 @@ async def test_a_run_whose_scope_was_fixed_before_the_migration_evaluates_up_to_
     await executor.execute(str(run_id))
     run = await pool.fetchrow("SELECT * FROM automation_runs WHERE id = $1", run_id)
     assert (outcome(run), run["approved"], run["scope_closed"]) == (("COMPLETED", 50), 50, False)
+
+
+async def test_a_new_evaluation_revision_makes_the_next_run_evaluate_everything(pool, monkeypatch):
+    """After a deploy that raises EVALUATION_REVISION (the compiler changed), the same rules
+    are evaluated again over every pending version."""
+    await insert_rule(pool, "never", 0.999)
+    await add_versions(pool, "old", 100)
+    assert outcome(await run_once(pool)) == ("COMPLETED", 100)
+    assert outcome(await run_once(pool)) == ("COMPLETED", 0)
+    monkeypatch.setattr(run_repo, "EVALUATION_REVISION", run_repo.EVALUATION_REVISION + 1)
+    assert outcome(await run_once(pool)) == ("COMPLETED", 100)

@@ -35,6 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import year
 from bench.measurements import measure
 from bench.processes import TASKTRACKER
 from bench.report import plot, plot_matrix, print_table
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run these sizes in turn and draw bench/results/scaling.png",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    year.add_arguments(parser)
     return parser
 
 
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which(TASKTRACKER) is None and not Path(TASKTRACKER).exists():
         print("run `make install` first", file=sys.stderr)
         return 2
+    if args.year:
+        return year.main(args)
     sizes = args.sweep or [args.versions]
     matrix = [(r, k) for r in args.rules for k in args.workers]
     results = []

@@ -70,7 +70,7 @@ class Context:
 
 async def find_context(conn: asyncpg.Connection) -> Context:
     """An old run (the first completed), a recent one, a pending and an escalated version, a
-    person who decided, and a time range: the middle tenth of the log's span."""
+    person who decided, and a time range: the middle tenth of the log's entries."""
     old_run = await conn.fetchval(
         "SELECT id FROM automation_runs WHERE state = 'COMPLETED' ORDER BY seq LIMIT 1"
     )
@@ -83,19 +83,24 @@ async def find_context(conn: asyncpg.Connection) -> Context:
         "SELECT actor FROM audit_log WHERE id = (SELECT max(id) FROM audit_log"
         " WHERE action IN ('approve', 'reject') AND run_id IS NULL)"
     )
-    first, last = await conn.fetchrow(
-        "SELECT (SELECT at FROM audit_log ORDER BY id LIMIT 1),"
-        " (SELECT at FROM audit_log ORDER BY id DESC LIMIT 1)"
+    # The time range holds the middle tenth of the entries (by id, so that the entries later
+    # measurements add, minutes or days after the build, do not move it into an empty gap).
+    since, until = await conn.fetchrow(
+        "WITH ends AS (SELECT min(id) AS first, max(id) AS last FROM audit_log)"
+        " SELECT (SELECT at FROM audit_log WHERE id >= first + (last - first) * 45 / 100"
+        "         ORDER BY id LIMIT 1),"
+        "        (SELECT at FROM audit_log WHERE id >= first + (last - first) * 55 / 100"
+        "         ORDER BY id LIMIT 1)"
+        " FROM ends"
     )
-    span = last - first
     return Context(
         old_run=str(old_run),
         recent_run=str(recent_run),
         pending_version=int(pending),
         escalated_version=int(escalated or pending),
         person=str(person),
-        since=(first + span * 0.45).isoformat(),
-        until=(first + span * 0.55).isoformat(),
+        since=since.isoformat(),
+        until=until.isoformat(),
     )
 
 

@@ -35,6 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import year
 from bench.backlog import measure_backlog
 from bench.measurements import measure
 from bench.processes import TASKTRACKER
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         "--backlog", type=int, metavar="N", help="only bench.backlog: N undecided versions waiting"
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    year.add_arguments(parser)
     return parser
 
 
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which(TASKTRACKER) is None and not Path(TASKTRACKER).exists():
         print("run `make install` first", file=sys.stderr)
         return 2
+    if args.year:
+        return year.main(args)
     if args.backlog:
         print(json.dumps(asyncio.run(measure_backlog(args.backlog)), indent=2, default=str))
         return 0

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from app.rules.indexing import first_true, index_sql, partition
 from app.rules.models import (
     LIST_OPS,
     NULL_OPS,
@@ -318,20 +319,22 @@ def rule_guards(conditions: Condition) -> dict[GuardKey, set[Any]]:
     return guards
 
 
-def _blocks(ordered: Sequence[RuleToEvaluate]) -> list[tuple[dict[GuardKey, set[Any]], int, int]]:
-    """Consecutive runs of rules (in evaluation order) sharing guard keys: for each, the keys
-    common to all its rules with each rule's values, and its [start, end) positions."""
-    blocks: list[tuple[dict[GuardKey, set[Any]], int, int]] = []
-    for index, rule in enumerate(ordered):
+def _blocks(
+    ordered: Sequence[tuple[int, RuleToEvaluate]],
+) -> list[tuple[dict[GuardKey, set[Any]], list[int]]]:
+    """Consecutive runs of (position, rule) in evaluation order sharing guard keys: for each,
+    the keys common to all its rules with each rule's values, and its rules' positions."""
+    blocks: list[tuple[dict[GuardKey, set[Any]], list[int]]] = []
+    for position, rule in ordered:
         guards = rule_guards(rule.conditions)
         if blocks:
-            common, start, _ = blocks[-1]
+            common, positions = blocks[-1]
             shared = common.keys() & guards.keys()
             if shared or (not common and not guards):
                 merged = {key: common[key] | guards[key] for key in shared}
-                blocks[-1] = (merged, start, index + 1)
+                blocks[-1] = (merged, [*positions, position])
                 continue
-        blocks.append((guards, index, index + 1))
+        blocks.append((guards, [position]))
     return blocks
 
 
@@ -345,6 +348,23 @@ def _guard_sql(key: GuardKey, values: set[Any], ctx: CompileContext) -> str:
     return f"({column} {'>=' if kind == 'min' else '<='} {ctx.params.add(bound, 'float8')})"
 
 
+def _residual_sql(
+    rules: Sequence[tuple[int, RuleToEvaluate]], rule_sql: Sequence[str], ctx: CompileContext
+) -> str:
+    """The first TRUE rule among rules no index holds, in blocks behind hoisted guards: a row
+    failing a block's guard skips all its rules for the price of one comparison. A rule is
+    TRUE only where its guard is TRUE, so a skipped block could not have matched; COALESCE
+    evaluates its arguments in order and stops at the first non-NULL, as the CASE would."""
+    parts = []
+    for guards, positions in _blocks(rules):
+        case = first_true(positions, lambda p: rule_sql[p - 1])
+        if guards and len(positions) > 1:
+            guard = " AND ".join(_guard_sql(key, guards[key], ctx) for key in sorted(guards))
+            case = f"(CASE WHEN {guard} THEN {case} END)"
+        parts.append(case)
+    return parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+
+
 def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) -> str:
     """A SQL expression giving, per version, the 1-based position in `evaluation_order(rules)`
     of the first rule whose tree is TRUE, or NULL when none matches."""
@@ -353,22 +373,22 @@ def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) 
         return "NULL::int4"
     derived = DerivedValues()
     shared = replace(ctx, derived=derived)
-    # Rules come in blocks behind a hoisted guard: a row failing a block's guard (most rows,
-    # for high thresholds) skips all its rules for the price of one comparison. A rule is TRUE
-    # only where its guard is TRUE, so a skipped block could not have matched; COALESCE
-    # evaluates its arguments in order and stops at the first non-NULL, as the CASE would.
-    parts = []
-    for guards, start, end in _blocks(ordered):
-        branches = " ".join(
-            f"WHEN {compile_condition(rule.conditions, shared)} THEN {position}"
-            for position, rule in enumerate(ordered[start:end], start=start + 1)
-        )
-        case = f"(CASE {branches} END)"
-        if guards and end - start > 1:
-            guard = " AND ".join(_guard_sql(key, guards[key], ctx) for key in sorted(guards))
-            case = f"(CASE WHEN {guard} THEN {case} END)"
-        parts.append(case)
-    expression = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+    # Each rule is compiled once; its text (and its placeholders) is reused wherever the
+    # indexes hold it. Each part answers the least position of a TRUE rule among its own, so
+    # LEAST (which skips NULLs) over the parts is the first matching rule overall.
+    rule_sql = [compile_condition(rule.conditions, shared) for rule in ordered]
+    split = partition([rule.conditions for rule in ordered])
+    parts = [
+        index_sql(index, lambda p: rule_sql[p - 1], lambda b: ctx.params.add(b, "float8"))
+        for index in split.indexes.values()
+    ]
+    if split.residual:
+        residual = [(p, ordered[p - 1]) for p in split.residual]
+        parts.append(_residual_sql(residual, rule_sql, ctx))
+    if len(parts) > 1:
+        expression = f"LEAST({', '.join(parts)})"
+    else:  # one part, or none when no rule can ever be TRUE
+        expression = parts[0] if parts else "NULL::int4"
     if not derived.first:
         return expression
     # The derived values sit in a correlated subselect over the outer row `v`; OFFSET 0 keeps

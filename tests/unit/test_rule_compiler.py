@@ -93,14 +93,14 @@ def test_generated_rule_sets_are_reproducible_and_shaped_as_asked() -> None:
     assert len(thresholds) > 150  # thresholds of each rule's own
 
 
-def test_rules_sharing_a_score_bound_sit_behind_one_guard_at_the_least_threshold() -> None:
+def test_unindexed_rules_sharing_an_entity_type_sit_behind_one_guard() -> None:
     rules = [
         rule_to_evaluate(
             i,
             {
                 "all": [
                     {"field": "data.name", "op": "contains", "value": f"w{i}"},
-                    {"field": "confidence", "op": "gte", "value": 0.9 + i / 100},
+                    {"field": "entity_type", "op": "eq", "value": "topic"},
                 ]
             },
         )
@@ -108,16 +108,20 @@ def test_rules_sharing_a_score_bound_sit_behind_one_guard_at_the_least_threshold
     ]
     ctx = CompileContext(SqlParams(), AT)
     sql = compile_deciding_rule(rules, ctx)
-    assert sql.count("(v.confidence >=") == 4  # three rules and one guard
-    assert min(v for v in ctx.params.values if isinstance(v, float)) == 0.91
-    assert 0.91 in ctx.params.values[-1:]  # the guard's bound is the least threshold
+    assert sql.count("(v.entity_type =") == 3  # three rules
+    assert sql.count("(v.entity_type = ANY(") == 1  # and one guard
+    assert ["topic"] in ctx.params.values
 
 
-def test_a_rule_without_a_shared_guard_starts_a_block_of_its_own() -> None:
+def test_score_rules_go_to_a_tree_and_the_rest_to_the_residual() -> None:
     rules = [
         rule_to_evaluate(1, {"field": "confidence", "op": "gte", "value": 0.9}),
         rule_to_evaluate(2, {"field": "confidence", "op": "gte", "value": 0.8}),
         rule_to_evaluate(3, {"field": "source", "op": "eq", "value": "llm"}),
     ]
-    sql = compile_deciding_rule(rules, CompileContext(SqlParams(), AT))
-    assert sql.startswith("COALESCE(") and sql.count("CASE WHEN") == 3
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert sql.startswith("LEAST((CASE WHEN v.confidence IS NOT NULL THEN")
+    assert sql.count("(v.confidence >=") == 2  # each rule once: a tree does not copy rules
+    assert sql.count("(v.source =") == 1
+    assert "v.similarity" not in sql

@@ -108,7 +108,7 @@ def test_unindexed_rules_sharing_an_entity_type_sit_behind_one_guard() -> None:
     ]
     ctx = CompileContext(SqlParams(), AT)
     sql = compile_deciding_rule(rules, ctx)
-    assert sql.count("(v.entity_type =") == 3  # three rules
+    assert sql.count("(v.entity_type = $") == 3  # three rules
     assert sql.count("(v.entity_type = ANY(") == 1  # and one guard
     assert ["topic"] in ctx.params.values
 

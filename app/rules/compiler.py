@@ -137,13 +137,26 @@ def _bind_value(value: Scalar, kind: ValueKind, for_data: bool) -> Any:
     return int(value) if kind is ValueKind.INTEGER else float(value)
 
 
-def _compare(leaf: Leaf, operand: str, kind: ValueKind, ctx: CompileContext, for_data: bool) -> str:
-    """`operand <op> value` for a leaf whose operand is already of the value's type."""
+def _compare(  # noqa: PLR0917 - a leaf, its operand and how to bind: all needed
+    leaf: Leaf,
+    operand: str,
+    kind: ValueKind,
+    ctx: CompileContext,
+    for_data: bool,
+    lowered: str | None = None,
+) -> str:
+    """`operand <op> value` for a leaf whose operand is already of the value's type;
+    `lowered`, when given, is the operand already lower-cased once per row."""
     sql_type = _sql_type(kind, for_data)
     if leaf.op in TEXT_OPS:
         assert isinstance(leaf.value, str)  # noqa: S101 - validated by the model
         pattern = ctx.params.add(like_pattern(leaf.op, leaf.value), "text")
+        # In a multi-byte database ILIKE is LIKE between lower() of both sides (PostgreSQL's
+        # like.c): with the row's text lowered once, each test is a plain LIKE, several
+        # times cheaper, and the pattern's lower() is folded when the statement is planned.
         matched = f"{operand} ILIKE {pattern}"
+        if lowered is not None:
+            matched = f"{lowered} LIKE lower({pattern})"
         return f"(NOT ({matched}))" if leaf.op is Op.NOT_CONTAINS else f"({matched})"
     if leaf.op in LIST_OPS:
         assert isinstance(leaf.value, list)  # noqa: S101 - validated by the model
@@ -194,12 +207,12 @@ def _compile_derived_data_leaf(
         ValueKind.STRING: f"({value} #>> '{{}}')",
         ValueKind.BOOLEAN: f"({value})::boolean",
     }.get(kind, f"({value})::numeric")
-    typed = derived.column(
-        (*key, _JSON_TYPES[kind]),
-        f"(CASE WHEN jsonb_typeof({value}) = '{_JSON_TYPES[kind]}' THEN {cast} END)",
-        level=2,
-    )
-    return _compare(leaf, f"d.{typed}", kind, ctx, for_data=True)
+    typed_sql = f"(CASE WHEN jsonb_typeof({value}) = '{_JSON_TYPES[kind]}' THEN {cast} END)"
+    typed = derived.column((*key, _JSON_TYPES[kind]), typed_sql, level=2)
+    lowered = None
+    if leaf.op in TEXT_OPS:
+        lowered = "d." + derived.column((*key, "lower"), f"lower({typed_sql})", level=2)
+    return _compare(leaf, f"d.{typed}", kind, ctx, for_data=True, lowered=lowered)
 
 
 def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
@@ -217,7 +230,10 @@ def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
         return f"({operand} IS NULL)"
     if leaf.op is Op.IS_NOT_NULL:
         return f"({operand} IS NOT NULL)"
-    return _compare(leaf, operand, leaf.kind, ctx, for_data=False)
+    lowered = None
+    if leaf.op in TEXT_OPS and ctx.derived is not None:
+        lowered = "d." + ctx.derived.column((leaf.field, "lower"), f"lower({operand})", level=1)
+    return _compare(leaf, operand, leaf.kind, ctx, for_data=False, lowered=lowered)
 
 
 # Relative cost of a leaf: plain numeric and enum columns first, then derived numbers,

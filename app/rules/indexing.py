@@ -3,9 +3,9 @@
 For every rule a *cover* is derived from its tree: score intervals such that "the rule is
 TRUE" implies "the version's score lies in one of them". A cover may be larger than the set
 of rows the rule matches (that only costs time), never smaller (that would lose a match).
-Per score, a segment tree over the covers' end points becomes nested
-`CASE WHEN v.x < $bound THEN <left> ELSE <right> END`; a rule sits at the highest nodes whose
-whole range its interval covers, so a row reaches it only when its score can satisfy it.
+Per score, an interval tree over the covers' end points becomes nested
+`CASE WHEN v.x < $bound THEN <left> ELSE <right> END`; a rule sits once, at the highest node
+whose split its interval straddles, so only rows whose score lies near its interval reach it.
 Every part answers the least position of a TRUE rule among its own rules (or NULL), so
 `LEAST` over the parts is the first matching rule in evaluation order, as one CASE would be.
 """
@@ -21,6 +21,7 @@ DIMENSIONS = ("confidence", "similarity")
 # More intervals than this on one score (a long `in` list) are replaced by their hull: still a
 # cover, and the tree keeps a bounded number of end points per rule.
 MAX_INTERVALS = 8
+SPREAD = 1
 # An `in` value's share of the scores' range, for ranking covers (a point is narrow, not empty).
 _POINT_WIDTH = 0.001
 
@@ -211,32 +212,39 @@ def partition(conditions: Sequence[Condition]) -> Partition:
     return Partition({d: i for d, i in indexes.items() if i.entries}, residual)
 
 
-class _SegmentTree:
-    """Segments between sorted cuts; node (lo, hi) spans segments lo..hi. Segment k lies
-    above cut k-1 and below cut k."""
+class _IntervalTree:
+    """Segments between sorted cuts; node (lo, hi) spans segments lo..hi, segment k lying
+    above cut k-1 and below cut k, and splits at cut (lo + hi) // 2. A rule is stored once,
+    at the highest node whose split its interval straddles (or at the leaf it fits in): rows
+    reaching that node are the only ones that can lie in the interval. (A segment tree, which
+    stores a rule at every node its interval covers, tests fewer rules per row but copies each
+    rule into O(log n) nodes; the statement is planned anew for each batch, and its size cost
+    more than the tests it saved.)"""
 
     def __init__(self, entries: list[tuple[int, Interval]]) -> None:
         cuts = {c for _, i in entries for c in (i.low_cut, i.high_cut) if c is not None}
         self.cuts = sorted(cuts)
-        self.index = {cut: k for k, cut in enumerate(self.cuts)}
+        index = {cut: k for k, cut in enumerate(self.cuts)}
         self.rules: dict[tuple[int, int], set[int]] = {}
         self.occupied: set[tuple[int, int]] = set()  # nodes with rules at or below them
         for position, interval in entries:
             low, high = interval.low_cut, interval.high_cut
-            first = 0 if low is None else self.index[low] + 1
-            last = len(self.cuts) if high is None else self.index[high]
-            self._insert(0, len(self.cuts), first, last, position)
+            first = 0 if low is None else index[low] + 1
+            last = len(self.cuts) if high is None else index[high]
+            self._insert(0, len(self.cuts), (first, last), position, SPREAD)
 
-    def _insert(self, lo: int, hi: int, first: int, last: int, position: int) -> None:
-        if last < lo or hi < first:
-            return
+    def _insert(self, lo: int, hi: int, span: tuple[int, int], position: int, spread: int) -> None:
+        first, last = max(span[0], lo), min(span[1], hi)
         self.occupied.add((lo, hi))
-        if first <= lo and hi <= last:
+        mid = (lo + hi) // 2
+        straddles = first <= mid < last
+        if lo == hi or (first == lo and last == hi) or (straddles and spread == 0):
             self.rules.setdefault((lo, hi), set()).add(position)
             return
-        mid = (lo + hi) // 2
-        self._insert(lo, mid, first, last, position)
-        self._insert(mid + 1, hi, first, last, position)
+        if first <= mid:
+            self._insert(lo, mid, (first, last), position, spread - straddles)
+        if mid < last:
+            self._insert(mid + 1, hi, (first, last), position, spread - straddles)
 
     def sql(
         self, column: str, rule_sql: Callable[[int], str], bound: Callable[[float], str]
@@ -281,5 +289,5 @@ def index_sql(
     """One score's segment tree as SQL: the least position of a TRUE rule among its rules.
     A NULL score reaches none of them (no rule with a cover on it can be TRUE there), and is
     kept out explicitly: `NULL < bound` would take the ELSE branch."""
-    tree = _SegmentTree(index.entries).sql(index.column, rule_sql, bound)
+    tree = _IntervalTree(index.entries).sql(index.column, rule_sql, bound)
     return f"(CASE WHEN {index.column} IS NOT NULL THEN {tree} END)"

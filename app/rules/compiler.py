@@ -365,7 +365,7 @@ def _guard_sql(key: GuardKey, values: set[Any], ctx: CompileContext) -> str:
 
 
 def _residual_sql(
-    rules: Sequence[tuple[int, RuleToEvaluate]], rule_sql: Sequence[str], ctx: CompileContext
+    rules: Sequence[tuple[int, RuleToEvaluate]], rule_sql: Mapping[int, str], ctx: CompileContext
 ) -> str:
     """The first TRUE rule among rules no index holds, in blocks behind hoisted guards: a row
     failing a block's guard skips all its rules for the price of one comparison. A rule is
@@ -373,7 +373,7 @@ def _residual_sql(
     evaluates its arguments in order and stops at the first non-NULL, as the CASE would."""
     parts = []
     for guards, positions in _blocks(rules):
-        case = first_true(positions, lambda p: rule_sql[p - 1])
+        case = first_true(positions, rule_sql.__getitem__)
         if guards and len(positions) > 1:
             guard = " AND ".join(_guard_sql(key, guards[key], ctx) for key in sorted(guards))
             case = f"(CASE WHEN {guard} THEN {case} END)"
@@ -392,10 +392,15 @@ def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) 
     # Each rule is compiled once; its text (and its placeholders) is reused wherever the
     # indexes hold it. Each part answers the least position of a TRUE rule among its own, so
     # LEAST (which skips NULLs) over the parts is the first matching rule overall.
-    rule_sql = [compile_condition(rule.conditions, shared) for rule in ordered]
     split = partition([rule.conditions for rule in ordered])
+    placed = sorted(
+        {p for index in split.indexes.values() for p, _ in index.entries} | set(split.residual)
+    )
+    # A rule left out (it can never be TRUE) binds nothing: an unused placeholder has no type.
+    rule_sql = dict.fromkeys(range(1, len(ordered) + 1), "")
+    rule_sql.update({p: compile_condition(ordered[p - 1].conditions, shared) for p in placed})
     parts = [
-        index_sql(index, lambda p: rule_sql[p - 1], lambda b: ctx.params.add(b, "float8"))
+        index_sql(index, rule_sql.__getitem__, lambda b: ctx.params.add(b, "float8"))
         for index in split.indexes.values()
     ]
     if split.residual:

@@ -126,3 +126,24 @@ def test_score_rules_go_to_a_tree_and_the_rest_to_the_residual() -> None:
     assert sql.count("(v.confidence >=") == 3
     assert sql.count("(v.source =") == 1
     assert "v.similarity" not in sql
+
+
+def test_a_rule_that_can_never_match_binds_no_value() -> None:
+    """A rule left out of the statement (its ranges exclude each other) binds nothing: every
+    bound value has its placeholder in the SQL (an unused one has no type and fails)."""
+    never = {
+        "all": [
+            {"field": "confidence", "op": "gt", "value": 0.5},
+            {"field": "confidence", "op": "lt", "value": 0.25},
+            {"field": "source", "op": "eq", "value": "x"},
+        ]
+    }
+    rules = [
+        rule_to_evaluate(1, never),
+        rule_to_evaluate(2, {"field": "version", "op": "eq", "value": 2}),
+    ]
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert "x" not in ctx.params.values
+    for number in range(1, len(ctx.params.values) + 1):
+        assert f"${number}::" in sql

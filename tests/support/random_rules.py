@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 # Bounds rules share (0.5 twice, 1 as an int and a float): breakpoints repeat, and rows land
@@ -100,3 +101,17 @@ def random_row(rng: random.Random, index: int) -> dict[str, Any]:
         "data": data,
         "created_at": EVALUATED_AT - dt.timedelta(minutes=rng.randint(0, 600)),
     }
+
+
+def selective_trees(
+    rng: random.Random, count: int, accept: Callable[[dict[str, Any]], float]
+) -> list[dict[str, Any]]:
+    """`count` random trees that `accept` (the share of sample rows a tree is TRUE for) finds
+    at most 3%: random shapes that match rarely, so the first matching rule of a row is
+    anywhere among a thousand, not always one of the first few."""
+    trees: list[dict[str, Any]] = []
+    while len(trees) < count:
+        tree = {"all": [random_tree(rng, 2) for _ in range(rng.randint(1, 3))]}
+        if accept(tree) <= 0.03:
+            trees.append(tree)
+    return trees

@@ -74,10 +74,18 @@ class SqlParams:
     first: int = 1
     values: list[Any] = field(default_factory=list)
     _now: str | None = None
+    _bound: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, value: Any, sql_type: str) -> str:
-        self.values.append(value)
-        return f"${self.first + len(self.values) - 1}::{sql_type}"
+        # A value bound once is reused: a statement takes at most 32,767 parameters, and
+        # thousands of rules share bounds, words and types.
+        key = (sql_type, repr(value))
+        placeholder = self._bound.get(key)
+        if placeholder is None:
+            self.values.append(value)
+            placeholder = f"${self.first + len(self.values) - 1}::{sql_type}"
+            self._bound[key] = placeholder
+        return placeholder
 
     def now(self, evaluated_at: Any) -> str:
         """The placeholder of the instant `age_hours` is measured at (bound once)."""

@@ -11,8 +11,9 @@ from app.rules.compiler import (
     compile_condition,
     compile_deciding_rule,
 )
+from app.rules.indexing import partition
 from app.rules.models import Leaf
-from bench.rulesets import generated_rules
+from bench.rulesets import FAMILIES, generated_rules
 from tests.support.factories import CONDITION, rule_to_evaluate
 
 AT = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -147,3 +148,14 @@ def test_a_rule_that_can_never_match_binds_no_value() -> None:
     assert "x" not in ctx.params.values
     for number in range(1, len(ctx.params.values) + 1):
         assert f"${number}::" in sql
+
+
+def test_the_benchmark_rule_families_are_reproducible_valid_and_indexed() -> None:
+    """bench.rulesets' families give the same rules for a seed, every rule valid, and every
+    one of the selective and branching families held by a score index (none residual)."""
+    for name, family in FAMILIES.items():
+        bodies = family(200)
+        assert bodies == family(200)
+        trees = [CONDITION.validate_python(body["conditions"]) for body in bodies]
+        if name != "guarded":
+            assert partition(trees).residual == []

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from app.rules.indexing import first_true, index_sql, partition
+from app.rules.guards import residual_sql
+from app.rules.indexing import index_sql, partition
 from app.rules.models import (
     LIST_OPS,
     NULL_OPS,
@@ -313,82 +314,6 @@ def evaluation_order(rules: Sequence[RuleToEvaluate]) -> list[RuleToEvaluate]:
     return sorted(rules, key=lambda rule: (-rule.priority, rule.id))
 
 
-# A guard is a test every row a rule matches must pass: a top-level conjunct on a score
-# (lower or upper bound) or on entity_type. Its key says which guards can be merged.
-_BOUND_FIELDS = frozenset({"confidence", "similarity"})
-_LOWER_OPS = frozenset({Op.GT, Op.GTE, Op.EQ})
-_UPPER_OPS = frozenset({Op.LT, Op.LTE, Op.EQ})
-GuardKey = tuple[str, str]
-
-
-def rule_guards(conditions: Condition) -> dict[GuardKey, set[Any]]:
-    """For each guard key, the values a TRUE result implies: ("confidence", "min") -> {0.9}
-    means the rule is TRUE only where confidence >= 0.9; ("entity_type", "in") -> the types."""
-    conjuncts = conditions.all_of if isinstance(conditions, AllOf) else [conditions]
-    guards: dict[GuardKey, set[Any]] = {}
-    for part in conjuncts:
-        if not isinstance(part, Leaf) or part.path is not None:
-            continue
-        if part.field in _BOUND_FIELDS and not isinstance(part.value, list | None):
-            value = float(part.value)
-            if part.op in _LOWER_OPS:
-                guards.setdefault((part.field, "min"), set()).add(value)
-            if part.op in _UPPER_OPS:
-                guards.setdefault((part.field, "max"), set()).add(value)
-        elif part.field == "entity_type" and part.op in (Op.EQ, Op.IN):
-            values = part.value if isinstance(part.value, list) else [part.value]
-            types = {str(item) for item in values}
-            # Two conjuncts on entity_type: the row must pass both, so either set will do.
-            guards[("entity_type", "in")] = guards.get(("entity_type", "in"), types) & types
-    return guards
-
-
-def _blocks(
-    ordered: Sequence[tuple[int, RuleToEvaluate]],
-) -> list[tuple[dict[GuardKey, set[Any]], list[int]]]:
-    """Consecutive runs of (position, rule) in evaluation order sharing guard keys: for each,
-    the keys common to all its rules with each rule's values, and its rules' positions."""
-    blocks: list[tuple[dict[GuardKey, set[Any]], list[int]]] = []
-    for position, rule in ordered:
-        guards = rule_guards(rule.conditions)
-        if blocks:
-            common, positions = blocks[-1]
-            shared = common.keys() & guards.keys()
-            if shared or (not common and not guards):
-                merged = {key: common[key] | guards[key] for key in shared}
-                blocks[-1] = (merged, [*positions, position])
-                continue
-        blocks.append((guards, [position]))
-    return blocks
-
-
-def _guard_sql(key: GuardKey, values: set[Any], ctx: CompileContext) -> str:
-    field_name, kind = key
-    column = _COLUMNS[field_name]
-    if kind == "in":
-        return f"({column} = ANY({ctx.params.add(sorted(values), 'text[]')}))"
-    # Any row a rule's `x >= c` (or `x > c`, `x = c`) holds for has x >= the block's least c.
-    bound = min(values) if kind == "min" else max(values)
-    return f"({column} {'>=' if kind == 'min' else '<='} {ctx.params.add(bound, 'float8')})"
-
-
-def _residual_sql(
-    rules: Sequence[tuple[int, RuleToEvaluate]], rule_sql: Mapping[int, str], ctx: CompileContext
-) -> str:
-    """The first TRUE rule among rules no index holds, in blocks behind hoisted guards: a row
-    failing a block's guard skips all its rules for the price of one comparison. A rule is
-    TRUE only where its guard is TRUE, so a skipped block could not have matched; COALESCE
-    evaluates its arguments in order and stops at the first non-NULL, as the CASE would."""
-    parts = []
-    for guards, positions in _blocks(rules):
-        case = first_true(positions, rule_sql.__getitem__)
-        if guards and len(positions) > 1:
-            guard = " AND ".join(_guard_sql(key, guards[key], ctx) for key in sorted(guards))
-            case = f"(CASE WHEN {guard} THEN {case} END)"
-        parts.append(case)
-    return parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
-
-
 def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) -> str:
     """A SQL expression giving, per version, the 1-based position in `evaluation_order(rules)`
     of the first rule whose tree is TRUE, or NULL when none matches."""
@@ -412,8 +337,8 @@ def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) 
         for index in split.indexes.values()
     ]
     if split.residual:
-        residual = [(p, ordered[p - 1]) for p in split.residual]
-        parts.append(_residual_sql(residual, rule_sql, ctx))
+        residual = [(p, ordered[p - 1].conditions) for p in split.residual]
+        parts.append(residual_sql(residual, rule_sql, ctx.params.add))
     if len(parts) > 1:
         expression = f"LEAST({', '.join(parts)})"
     else:  # one part, or none when no rule can ever be TRUE

@@ -173,7 +173,13 @@ def dry_run_ratio(costs: list[RuleCost], family: str = "selective") -> float | N
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `--rule-costs` options of `make bench`."""
+    """The `--rule-family` and `--rule-costs` options of `make bench`."""
+    parser.add_argument(
+        "--rule-family",
+        default="guarded",
+        choices=sorted(FAMILIES),
+        help="the family of the rules past the ten benchmark rules (bench.rulesets)",
+    )
     parser.add_argument(
         "--rule-costs",
         action="store_true",

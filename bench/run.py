@@ -81,7 +81,6 @@ def _parser() -> argparse.ArgumentParser:
         help="run these sizes in turn and draw bench/results/scaling.png",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
-    parser.add_argument("--rule-family", default="guarded", help="generated rules' family")
     add_arguments(parser)
     return parser
 

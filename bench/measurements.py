@@ -37,7 +37,7 @@ from bench.processes import (
     until_ready,
     wait_run,
 )
-from bench.rulesets import generated_rules
+from bench.rulesets import FAMILIES
 
 SMALL_CASE = 47
 LATENCY_TRIGGERS = 20
@@ -96,7 +96,13 @@ class Figures:
 
 
 async def measure(
-    versions: int, rule_count: int, *, per_row: int, check: bool, workers: int = 1
+    versions: int,
+    rule_count: int,
+    *,
+    per_row: int,
+    check: bool,
+    workers: int = 1,
+    family: str = "guarded",
 ) -> Figures:
     figures = Figures(versions=versions, rules=rule_count, workers=workers)
     queue = f"tt-bench-{uuid.uuid4().hex[:10]}"
@@ -124,7 +130,7 @@ async def measure(
                     base_url=f"http://127.0.0.1:{port}", timeout=60
                 ) as client:
                     await until_ready(client)
-                    for body in _rules(rule_count):
+                    for body in _rules(rule_count, family):
                         (
                             await client.post("/api/v1/automation/rules", json=body)
                         ).raise_for_status()
@@ -141,12 +147,12 @@ async def measure(
     return figures
 
 
-def _rules(count: int) -> list[dict[str, Any]]:
-    """The first `count` benchmark rules; past ten, the ten and `count - 10` rules of
-    bench.rulesets.generated_rules (the same every time), ranked before the ten."""
+def _rules(count: int, family: str = "guarded") -> list[dict[str, Any]]:
+    """The first `count` benchmark rules; past ten, the ten and `count - 10` rules of a
+    bench.rulesets family (the same every time), ranked before the ten."""
     generated = [
         {**body, "priority": body["priority"] + GENERATED_PRIORITY_SHIFT}
-        for body in generated_rules(max(0, count - len(RULES)))
+        for body in FAMILIES[family](max(0, count - len(RULES)))
     ]
     return [*generated, *RULES[: min(count, len(RULES))]]
 

@@ -40,6 +40,7 @@ from bench.backlog import measure_backlog
 from bench.measurements import measure
 from bench.processes import TASKTRACKER
 from bench.report import plot, plot_matrix, print_table
+from bench.rule_costs import add_arguments, run_rule_costs
 
 ROOT = Path(__file__).parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     year.add_arguments(parser)
+    add_arguments(parser)
     return parser
 
 
@@ -99,13 +101,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.backlog:
         print(json.dumps(asyncio.run(measure_backlog(args.backlog)), indent=2, default=str))
         return 0
+    if args.rule_costs:
+        costs = asyncio.run(run_rule_costs(args))
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.with_name("rule_costs.json").write_text(json.dumps(costs, indent=2) + "\n")
+        return 0
     sizes = args.sweep or [args.versions]
     matrix = [(r, k) for r in args.rules for k in args.workers]
     results = []
     for size in sizes:
         for rule_count, workers in matrix:
             figures = asyncio.run(
-                measure(size, rule_count, per_row=args.per_row, check=args.verify, workers=workers)
+                measure(
+                    size,
+                    rule_count,
+                    per_row=args.per_row,
+                    check=args.verify,
+                    workers=workers,
+                    family=args.rule_family,
+                )
             )
             print_table(figures)
             print(flush=True)

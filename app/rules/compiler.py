@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from app.rules.guards import residual_sql
+from app.rules.indexing import index_sql, partition
 from app.rules.models import (
     LIST_OPS,
     NULL_OPS,
@@ -73,10 +75,18 @@ class SqlParams:
     first: int = 1
     values: list[Any] = field(default_factory=list)
     _now: str | None = None
+    _bound: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, value: Any, sql_type: str) -> str:
-        self.values.append(value)
-        return f"${self.first + len(self.values) - 1}::{sql_type}"
+        # A value bound once is reused: a statement takes at most 32,767 parameters, and
+        # thousands of rules share bounds, words and types.
+        key = (sql_type, repr(value))
+        placeholder = self._bound.get(key)
+        if placeholder is None:
+            self.values.append(value)
+            placeholder = f"${self.first + len(self.values) - 1}::{sql_type}"
+            self._bound[key] = placeholder
+        return placeholder
 
     def now(self, evaluated_at: Any) -> str:
         """The placeholder of the instant `age_hours` is measured at (bound once)."""
@@ -136,13 +146,26 @@ def _bind_value(value: Scalar, kind: ValueKind, for_data: bool) -> Any:
     return int(value) if kind is ValueKind.INTEGER else float(value)
 
 
-def _compare(leaf: Leaf, operand: str, kind: ValueKind, ctx: CompileContext, for_data: bool) -> str:
-    """`operand <op> value` for a leaf whose operand is already of the value's type."""
+def _compare(  # noqa: PLR0917 - a leaf, its operand and how to bind: all needed
+    leaf: Leaf,
+    operand: str,
+    kind: ValueKind,
+    ctx: CompileContext,
+    for_data: bool,
+    lowered: str | None = None,
+) -> str:
+    """`operand <op> value` for a leaf whose operand is already of the value's type;
+    `lowered`, when given, is the operand already lower-cased once per row."""
     sql_type = _sql_type(kind, for_data)
     if leaf.op in TEXT_OPS:
         assert isinstance(leaf.value, str)  # noqa: S101 - validated by the model
         pattern = ctx.params.add(like_pattern(leaf.op, leaf.value), "text")
+        # In a multi-byte database ILIKE is LIKE between lower() of both sides (PostgreSQL's
+        # like.c): with the row's text lowered once, each test is a plain LIKE, several
+        # times cheaper, and the pattern's lower() is folded when the statement is planned.
         matched = f"{operand} ILIKE {pattern}"
+        if lowered is not None:
+            matched = f"{lowered} LIKE lower({pattern})"
         return f"(NOT ({matched}))" if leaf.op is Op.NOT_CONTAINS else f"({matched})"
     if leaf.op in LIST_OPS:
         assert isinstance(leaf.value, list)  # noqa: S101 - validated by the model
@@ -193,12 +216,12 @@ def _compile_derived_data_leaf(
         ValueKind.STRING: f"({value} #>> '{{}}')",
         ValueKind.BOOLEAN: f"({value})::boolean",
     }.get(kind, f"({value})::numeric")
-    typed = derived.column(
-        (*key, _JSON_TYPES[kind]),
-        f"(CASE WHEN jsonb_typeof({value}) = '{_JSON_TYPES[kind]}' THEN {cast} END)",
-        level=2,
-    )
-    return _compare(leaf, f"d.{typed}", kind, ctx, for_data=True)
+    typed_sql = f"(CASE WHEN jsonb_typeof({value}) = '{_JSON_TYPES[kind]}' THEN {cast} END)"
+    typed = derived.column((*key, _JSON_TYPES[kind]), typed_sql, level=2)
+    lowered = None
+    if leaf.op in TEXT_OPS:
+        lowered = "d." + derived.column((*key, "lower"), f"lower({typed_sql})", level=2)
+    return _compare(leaf, f"d.{typed}", kind, ctx, for_data=True, lowered=lowered)
 
 
 def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
@@ -216,7 +239,10 @@ def _compile_leaf(leaf: Leaf, ctx: CompileContext) -> str:
         return f"({operand} IS NULL)"
     if leaf.op is Op.IS_NOT_NULL:
         return f"({operand} IS NOT NULL)"
-    return _compare(leaf, operand, leaf.kind, ctx, for_data=False)
+    lowered = None
+    if leaf.op in TEXT_OPS and ctx.derived is not None:
+        lowered = "d." + ctx.derived.column((leaf.field, "lower"), f"lower({operand})", level=1)
+    return _compare(leaf, operand, leaf.kind, ctx, for_data=False, lowered=lowered)
 
 
 # Relative cost of a leaf: plain numeric and enum columns first, then derived numbers,
@@ -288,63 +314,6 @@ def evaluation_order(rules: Sequence[RuleToEvaluate]) -> list[RuleToEvaluate]:
     return sorted(rules, key=lambda rule: (-rule.priority, rule.id))
 
 
-# A guard is a test every row a rule matches must pass: a top-level conjunct on a score
-# (lower or upper bound) or on entity_type. Its key says which guards can be merged.
-_BOUND_FIELDS = frozenset({"confidence", "similarity"})
-_LOWER_OPS = frozenset({Op.GT, Op.GTE, Op.EQ})
-_UPPER_OPS = frozenset({Op.LT, Op.LTE, Op.EQ})
-GuardKey = tuple[str, str]
-
-
-def rule_guards(conditions: Condition) -> dict[GuardKey, set[Any]]:
-    """For each guard key, the values a TRUE result implies: ("confidence", "min") -> {0.9}
-    means the rule is TRUE only where confidence >= 0.9; ("entity_type", "in") -> the types."""
-    conjuncts = conditions.all_of if isinstance(conditions, AllOf) else [conditions]
-    guards: dict[GuardKey, set[Any]] = {}
-    for part in conjuncts:
-        if not isinstance(part, Leaf) or part.path is not None:
-            continue
-        if part.field in _BOUND_FIELDS and not isinstance(part.value, list | None):
-            value = float(part.value)
-            if part.op in _LOWER_OPS:
-                guards.setdefault((part.field, "min"), set()).add(value)
-            if part.op in _UPPER_OPS:
-                guards.setdefault((part.field, "max"), set()).add(value)
-        elif part.field == "entity_type" and part.op in (Op.EQ, Op.IN):
-            values = part.value if isinstance(part.value, list) else [part.value]
-            types = {str(item) for item in values}
-            # Two conjuncts on entity_type: the row must pass both, so either set will do.
-            guards[("entity_type", "in")] = guards.get(("entity_type", "in"), types) & types
-    return guards
-
-
-def _blocks(ordered: Sequence[RuleToEvaluate]) -> list[tuple[dict[GuardKey, set[Any]], int, int]]:
-    """Consecutive runs of rules (in evaluation order) sharing guard keys: for each, the keys
-    common to all its rules with each rule's values, and its [start, end) positions."""
-    blocks: list[tuple[dict[GuardKey, set[Any]], int, int]] = []
-    for index, rule in enumerate(ordered):
-        guards = rule_guards(rule.conditions)
-        if blocks:
-            common, start, _ = blocks[-1]
-            shared = common.keys() & guards.keys()
-            if shared or (not common and not guards):
-                merged = {key: common[key] | guards[key] for key in shared}
-                blocks[-1] = (merged, start, index + 1)
-                continue
-        blocks.append((guards, index, index + 1))
-    return blocks
-
-
-def _guard_sql(key: GuardKey, values: set[Any], ctx: CompileContext) -> str:
-    field_name, kind = key
-    column = _COLUMNS[field_name]
-    if kind == "in":
-        return f"({column} = ANY({ctx.params.add(sorted(values), 'text[]')}))"
-    # Any row a rule's `x >= c` (or `x > c`, `x = c`) holds for has x >= the block's least c.
-    bound = min(values) if kind == "min" else max(values)
-    return f"({column} {'>=' if kind == 'min' else '<='} {ctx.params.add(bound, 'float8')})"
-
-
 def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) -> str:
     """A SQL expression giving, per version, the 1-based position in `evaluation_order(rules)`
     of the first rule whose tree is TRUE, or NULL when none matches."""
@@ -353,22 +322,27 @@ def compile_deciding_rule(rules: Sequence[RuleToEvaluate], ctx: CompileContext) 
         return "NULL::int4"
     derived = DerivedValues()
     shared = replace(ctx, derived=derived)
-    # Rules come in blocks behind a hoisted guard: a row failing a block's guard (most rows,
-    # for high thresholds) skips all its rules for the price of one comparison. A rule is TRUE
-    # only where its guard is TRUE, so a skipped block could not have matched; COALESCE
-    # evaluates its arguments in order and stops at the first non-NULL, as the CASE would.
-    parts = []
-    for guards, start, end in _blocks(ordered):
-        branches = " ".join(
-            f"WHEN {compile_condition(rule.conditions, shared)} THEN {position}"
-            for position, rule in enumerate(ordered[start:end], start=start + 1)
-        )
-        case = f"(CASE {branches} END)"
-        if guards and end - start > 1:
-            guard = " AND ".join(_guard_sql(key, guards[key], ctx) for key in sorted(guards))
-            case = f"(CASE WHEN {guard} THEN {case} END)"
-        parts.append(case)
-    expression = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+    # Each rule is compiled once; its text (and its placeholders) is reused wherever the
+    # indexes hold it. Each part answers the least position of a TRUE rule among its own, so
+    # LEAST (which skips NULLs) over the parts is the first matching rule overall.
+    split = partition([rule.conditions for rule in ordered])
+    placed = sorted(
+        {p for index in split.indexes.values() for p, _ in index.entries} | set(split.residual)
+    )
+    # A rule left out (it can never be TRUE) binds nothing: an unused placeholder has no type.
+    rule_sql = dict.fromkeys(range(1, len(ordered) + 1), "")
+    rule_sql.update({p: compile_condition(ordered[p - 1].conditions, shared) for p in placed})
+    parts = [
+        index_sql(index, rule_sql.__getitem__, lambda b: ctx.params.add(b, "float8"))
+        for index in split.indexes.values()
+    ]
+    if split.residual:
+        residual = [(p, ordered[p - 1].conditions) for p in split.residual]
+        parts.append(residual_sql(residual, rule_sql, ctx.params.add))
+    if len(parts) > 1:
+        expression = f"LEAST({', '.join(parts)})"
+    else:  # one part, or none when no rule can ever be TRUE
+        expression = parts[0] if parts else "NULL::int4"
     if not derived.first:
         return expression
     # The derived values sit in a correlated subselect over the outer row `v`; OFFSET 0 keeps

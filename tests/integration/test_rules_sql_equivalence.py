@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,8 +28,9 @@ from app.rules.compiler import (
 )
 from app.rules.evaluator import VersionFacts, deciding_rule, evaluate
 from app.rules.models import RuleBody
-from bench.rulesets import generated_rules
+from bench.rulesets import FAMILIES, generated_rules
 from tests.support.factories import rule_to_evaluate
+from tests.support.random_rules import random_row, selective_trees
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -320,3 +322,71 @@ def test_generated_benchmark_rule_sets_agree_with_python(sql_session, count, dat
     )
     versions = data.draw(st.lists(st.one_of(rows, near), min_size=1, max_size=12))
     assert_same_deciding_rule(sql_session, rules, versions)
+
+
+@pytest.mark.timeout(600)
+@settings(
+    max_examples=2,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_thousand_rules_of_random_shapes_pick_the_same_deciding_rule(sql_session, seed):
+    """1,000 random rules (all/any/not nested, every op, both directions on both scores,
+    shared and repeated bounds, priorities with ties; each TRUE for few rows) over 300 rows
+    with null scores, scores on and beside the bounds and `data` of other types: the indexed
+    statement names Python's first matching rule for every row."""
+    rng = random.Random(seed)
+    sample = [VersionFacts(**random_row(rng, i)) for i in range(60)]
+
+    def share(raw: dict[str, Any]) -> float:
+        tree = parse(raw)
+        return sum(evaluate(tree, f, EVALUATED_AT) is True for f in sample) / len(sample)
+
+    rules = [
+        rule_to_evaluate(i + 1, parse(raw), priority=rng.randint(0, 5))
+        for i, raw in enumerate(selective_trees(rng, 1_000, share))
+    ]
+    versions = [random_row(rng, i) for i in range(300)]
+    decided = [deciding_rule(rules, VersionFacts(**row), EVALUATED_AT) for row in versions]
+    # The first matches spread over the rule set, not only its head.
+    assert len({rule.id for rule in decided if rule is not None}) > 30
+    assert_same_deciding_rule(sql_session, rules, versions, seed)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("family", ["selective", "branching"])
+def test_the_benchmark_families_at_a_thousand_rules_agree_with_python(sql_session, family):
+    """The benchmark's selective and branching families (1,000 rules each) decide 300 rows
+    with scores at and beside their bounds as the Python evaluator does."""
+    bodies = FAMILIES[family](1_000)
+    rules = [
+        rule_to_evaluate(i + 1, parse(body["conditions"]), priority=body["priority"])
+        for i, body in enumerate(bodies)
+    ]
+    rng = random.Random(7)
+    bounds = [
+        leaf["value"]
+        for body in bodies
+        for leaf in _leaves(body["conditions"])
+        if leaf["field"] in ("confidence", "similarity") and isinstance(leaf["value"], float)
+    ]
+    versions = []
+    for i in range(300):
+        row = random_row(rng, i)
+        row["confidence"] = rng.choice(bounds) if rng.random() < 0.6 else rng.random()
+        if row["similarity"] is not None:
+            row["similarity"] = rng.choice(bounds) if rng.random() < 0.6 else rng.random()
+        row["data"]["type"] = rng.choice(["fact", "note", "draft"])
+        versions.append(row)
+    assert_same_deciding_rule(sql_session, rules, versions, family)
+
+
+def _leaves(node: dict[str, Any]) -> list[dict[str, Any]]:
+    for key in ("all", "any"):
+        if key in node:
+            return [leaf for child in node[key] for leaf in _leaves(child)]
+    if "not" in node:
+        return _leaves(node["not"])
+    return [node]

@@ -11,8 +11,9 @@ from app.rules.compiler import (
     compile_condition,
     compile_deciding_rule,
 )
+from app.rules.indexing import partition
 from app.rules.models import Leaf
-from bench.rulesets import generated_rules
+from bench.rulesets import FAMILIES, generated_rules
 from tests.support.factories import CONDITION, rule_to_evaluate
 
 AT = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -93,14 +94,14 @@ def test_generated_rule_sets_are_reproducible_and_shaped_as_asked() -> None:
     assert len(thresholds) > 150  # thresholds of each rule's own
 
 
-def test_rules_sharing_a_score_bound_sit_behind_one_guard_at_the_least_threshold() -> None:
+def test_unindexed_rules_sharing_an_entity_type_sit_behind_one_guard() -> None:
     rules = [
         rule_to_evaluate(
             i,
             {
                 "all": [
                     {"field": "data.name", "op": "contains", "value": f"w{i}"},
-                    {"field": "confidence", "op": "gte", "value": 0.9 + i / 100},
+                    {"field": "entity_type", "op": "eq", "value": "topic"},
                 ]
             },
         )
@@ -108,16 +109,53 @@ def test_rules_sharing_a_score_bound_sit_behind_one_guard_at_the_least_threshold
     ]
     ctx = CompileContext(SqlParams(), AT)
     sql = compile_deciding_rule(rules, ctx)
-    assert sql.count("(v.confidence >=") == 4  # three rules and one guard
-    assert min(v for v in ctx.params.values if isinstance(v, float)) == 0.91
-    assert 0.91 in ctx.params.values[-1:]  # the guard's bound is the least threshold
+    assert sql.count("(v.entity_type = $") == 3  # three rules
+    assert sql.count("(v.entity_type = ANY(") == 1  # and one guard
+    assert ["topic"] in ctx.params.values
 
 
-def test_a_rule_without_a_shared_guard_starts_a_block_of_its_own() -> None:
+def test_score_rules_go_to_a_tree_and_the_rest_to_the_residual() -> None:
     rules = [
         rule_to_evaluate(1, {"field": "confidence", "op": "gte", "value": 0.9}),
         rule_to_evaluate(2, {"field": "confidence", "op": "gte", "value": 0.8}),
         rule_to_evaluate(3, {"field": "source", "op": "eq", "value": "llm"}),
     ]
-    sql = compile_deciding_rule(rules, CompileContext(SqlParams(), AT))
-    assert sql.startswith("COALESCE(") and sql.count("CASE WHEN") == 3
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert sql.startswith("LEAST((CASE WHEN v.confidence IS NOT NULL THEN")
+    # A rule sits at the highest nodes its range covers: here 0.9's once, 0.8's twice.
+    assert sql.count("(v.confidence >=") == 3
+    assert sql.count("(v.source =") == 1
+    assert "v.similarity" not in sql
+
+
+def test_a_rule_that_can_never_match_binds_no_value() -> None:
+    """A rule left out of the statement (its ranges exclude each other) binds nothing: every
+    bound value has its placeholder in the SQL (an unused one has no type and fails)."""
+    never = {
+        "all": [
+            {"field": "confidence", "op": "gt", "value": 0.5},
+            {"field": "confidence", "op": "lt", "value": 0.25},
+            {"field": "source", "op": "eq", "value": "x"},
+        ]
+    }
+    rules = [
+        rule_to_evaluate(1, never),
+        rule_to_evaluate(2, {"field": "version", "op": "eq", "value": 2}),
+    ]
+    ctx = CompileContext(SqlParams(), AT)
+    sql = compile_deciding_rule(rules, ctx)
+    assert "x" not in ctx.params.values
+    for number in range(1, len(ctx.params.values) + 1):
+        assert f"${number}::" in sql
+
+
+def test_the_benchmark_rule_families_are_reproducible_valid_and_indexed() -> None:
+    """bench.rulesets' families give the same rules for a seed, every rule valid, and every
+    one of the selective and branching families held by a score index (none residual)."""
+    for name, family in FAMILIES.items():
+        bodies = family(200)
+        assert bodies == family(200)
+        trees = [CONDITION.validate_python(body["conditions"]) for body in bodies]
+        if name != "guarded":
+            assert partition(trees).residual == []

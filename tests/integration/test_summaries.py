@@ -14,6 +14,7 @@ import pytest
 from app.audit.retention import purge_expired_audit_entries
 from app.models import Role
 from app.repositories import summaries as summary_repo
+from app.repositories.audit import AuditFilter, listing_for
 from tests.support.factories import executor_for, insert_run
 from tests.support.services import connect_db
 
@@ -334,5 +335,64 @@ async def test_truncating_versions_empties_its_counts(owner_database_url):
         assert await conn.fetchval("SELECT sum(n) FROM version_counts") == 10
         await conn.execute("TRUNCATE versions")
         assert await conn.fetchval("SELECT count(*) FROM version_counts") == 0
+    finally:
+        await conn.close()
+
+
+async def _plan(conn: asyncpg.Connection, sql: str, *args: object) -> str:
+    rows = await conn.fetch(f"EXPLAIN {sql}", *args)
+    return "\n".join(r[0] for r in rows)
+
+
+async def test_each_audit_filter_reads_its_own_index(owner_database_url):
+    """On a log of 200,000 entries, each filter of GET /audit (run, actor, action, version)
+    is served by an index in its order, not by the primary key scanned backwards; pending
+    counts by type are an index-only scan of versions_pending_idx."""
+    conn = await connect_db(owner_database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO audit_log (actor, action, version_id, rule_id, run_id)"
+            " SELECT 'rule:' || (g % 10) || '@1', CASE WHEN g % 1000 = 0 THEN 'rule.update'"
+            " ELSE 'approve' END, g, g % 10, md5((g / 10000)::text)::uuid"
+            " FROM generate_series(1, 200000) g"
+        )
+        await conn.execute(
+            "INSERT INTO versions (entity_type, entity_id, version, confidence, source, status)"
+            " SELECT 'topic', 'e' || g, 1, 0.5, 's',"
+            " CASE WHEN g % 100 = 0 THEN 'pending' ELSE 'approved' END"
+            " FROM generate_series(1, 50000) g"
+        )
+        await conn.execute("VACUUM ANALYZE audit_log")
+        await conn.execute("VACUUM ANALYZE versions")
+        old_run = await conn.fetchval("SELECT md5('0')::uuid")
+        cases = {
+            "audit_log_run_id_idx": AuditFilter(run_id=old_run),
+            "audit_log_actor_idx": AuditFilter(actor="rule:3@1"),
+            "audit_log_action_idx": AuditFilter(action="rule.update"),
+            "audit_log_version_id_idx": AuditFilter(version_id=17),
+            "audit_log_rule_id_idx": AuditFilter(rule_id=3, action="approve"),
+        }
+        for index, where in cases.items():
+            listing = listing_for(where).sql
+            for before_id in (None, 150_000):
+                plan = await _plan(
+                    conn, listing, before_id, where.version_id, where.rule_id, where.run_id,
+                    where.actor, where.action, None, None, 50,
+                )  # fmt: skip
+                assert f"Index Scan Backward using {index}" in plan, plan
+                assert "Sort" not in plan, plan
+            # The first page, prepared (as the pool does) and planned generically, too.
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            plan = await _plan(
+                conn, listing, None, where.version_id, where.rule_id, where.run_id,
+                where.actor, where.action, None, None, 50,
+            )  # fmt: skip
+            await conn.execute("RESET plan_cache_mode")
+            assert f"Index Scan Backward using {index}" in plan, plan
+        pending = await _plan(
+            conn,
+            "SELECT entity_type, count(*) FROM versions WHERE status = 'pending' GROUP BY 1",
+        )
+        assert "Index Only Scan using versions_pending_idx" in pending, pending
     finally:
         await conn.close()

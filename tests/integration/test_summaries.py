@@ -15,7 +15,7 @@ from app.audit.retention import purge_expired_audit_entries
 from app.models import Role
 from app.repositories import summaries as summary_repo
 from app.repositories.audit import AuditFilter, listing_for
-from tests.support.factories import executor_for, insert_run
+from tests.support.factories import executor_for, insert_rule, insert_run, load_generated_versions
 from tests.support.services import connect_db
 
 pytestmark = pytest.mark.timeout(120)
@@ -396,3 +396,26 @@ async def test_each_audit_filter_reads_its_own_index(owner_database_url):
         assert "Index Only Scan using versions_pending_idx" in pending, pending
     finally:
         await conn.close()
+
+
+async def test_a_run_leaves_its_summaries_compacted(pool, database_url):
+    """After a run in several batches, each summary holds one row per key (the executor
+    compacts after a run): what the batches appended is folded."""
+    await load_generated_versions(database_url, 500)
+    await insert_rule(pool, "half", 0.5)
+    executor, _ = executor_for(pool, batch_size=50)
+    await executor.execute(str(await insert_run(pool)))
+    async with pool.acquire() as conn:
+        for table, key in (
+            ("version_counts", "status, entity_type"),
+            ("decision_counts", "day, action, actor_kind, rule_id, person"),
+        ):
+            rows = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
+            keys = await conn.fetchval(
+                f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {table}) AS k"  # noqa: S608
+            )
+            assert rows == keys, table
+        approved = await conn.fetchval(
+            "SELECT sum(n) FROM version_counts WHERE status = 'approved'"
+        )
+    assert approved == 250

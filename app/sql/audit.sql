@@ -103,7 +103,8 @@ ORDER BY a.rule_id DESC, a.id DESC
 LIMIT :limit;
 
 -- name: list_audit_entries_by_actor(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
--- list_audit_entries of an actor (:actor required), in its index's order.
+-- list_audit_entries of an actor that is not a rule (:actor required), in its index's order
+-- (the partial index leaves the rules' decisions out).
 SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
        a.details, s.seq AS seal_seq, encode(s.hash, 'hex') AS seal_hash
 FROM audit_log AS a
@@ -118,6 +119,7 @@ WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
   AND (:rule_id::int4 IS NULL OR a.rule_id = :rule_id::int4)
   AND (:run_id::uuid IS NULL OR a.run_id = :run_id::uuid)
   AND a.actor >= :actor::text AND a.actor <= :actor::text
+  AND a.actor NOT LIKE 'rule:%'
   AND (:action::text IS NULL OR a.action = :action::text)
   AND (:since::timestamptz IS NULL OR a.at >= :since::timestamptz)
   AND (:until::timestamptz IS NULL OR a.at < :until::timestamptz)
@@ -125,7 +127,8 @@ ORDER BY a.actor DESC, a.id DESC
 LIMIT :limit;
 
 -- name: list_audit_entries_by_action(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
--- list_audit_entries of an action (:action required), in its index's order.
+-- list_audit_entries of an action that is not a decision (:action required), in its index's
+-- order (the partial index leaves the decisions out).
 SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
        a.details, s.seq AS seal_seq, encode(s.hash, 'hex') AS seal_hash
 FROM audit_log AS a
@@ -141,6 +144,7 @@ WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
   AND (:run_id::uuid IS NULL OR a.run_id = :run_id::uuid)
   AND (:actor::text IS NULL OR a.actor = :actor::text)
   AND a.action >= :action::text AND a.action <= :action::text
+  AND a.action NOT IN ('approve', 'reject', 'escalate')
   AND (:since::timestamptz IS NULL OR a.at >= :since::timestamptz)
   AND (:until::timestamptz IS NULL OR a.at < :until::timestamptz)
 ORDER BY a.action DESC, a.id DESC

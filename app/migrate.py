@@ -41,8 +41,11 @@ AUDIT_TABLES = (
     "audit_checkpoints",
     "audit_settings",
 )
+# The summaries (migration 0011): written only by the owner's trigger functions and its
+# compaction, summaries_compact(), which the processes call.
+SUMMARY_TABLES = ("version_counts", "decision_counts")
 # Read, never written, by the processes.
-READ_ONLY_TABLES = (*AUDIT_TABLES, "alembic_version")
+READ_ONLY_TABLES = (*AUDIT_TABLES, *SUMMARY_TABLES, "alembic_version")
 # The columns the processes may write in an entry: id, at and xid always take their defaults.
 AUDIT_INSERT_COLUMNS = (
     "actor",
@@ -65,7 +68,7 @@ APP_UPDATE_COLUMNS = {
     "console_sessions": ("last_seen_at",),
 }
 # The functions the processes call that PUBLIC may not.
-APP_FUNCTIONS = ("audit_purge_batch()", "audit_lock_chain()")
+APP_FUNCTIONS = ("audit_purge_batch()", "audit_lock_chain()", "summaries_compact()")
 
 
 def alembic_config(url: str) -> Config:

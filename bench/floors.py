@@ -68,21 +68,43 @@ def floor_statement(
     return statement, columns, compiled
 
 
-FLOOR_TABLES = "floor_versions, floor_audit, floor_seals, floor_chain_head"
+FLOOR_TABLES = (
+    "floor_versions, floor_audit, floor_seals, floor_chain_head,"
+    " floor_version_counts, floor_decision_counts"
+)
+
+# The summaries (migration 0011) kept on the copies by the same trigger functions as on
+# versions and audit_log, writing to copies of the summary tables: the floor pays the rollup.
+FLOOR_SUMMARY_TRIGGERS = (
+    "CREATE TRIGGER floor_versions_count_insert AFTER INSERT ON floor_versions"
+    " REFERENCING NEW TABLE AS new_versions FOR EACH STATEMENT"
+    " EXECUTE FUNCTION versions_count_change('floor_version_counts')",
+    "CREATE TRIGGER floor_versions_count_update AFTER UPDATE ON floor_versions"
+    " REFERENCING OLD TABLE AS old_versions NEW TABLE AS new_versions FOR EACH STATEMENT"
+    " EXECUTE FUNCTION versions_count_change('floor_version_counts')",
+    "CREATE TRIGGER floor_audit_count_insert AFTER INSERT ON floor_audit"
+    " REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT"
+    " EXECUTE FUNCTION audit_log_count_decisions('floor_decision_counts')",
+)
 
 
 async def create_floor_copies(
     conn: asyncpg.Connection, *, sealed: bool = True, limit: int | None = None
 ) -> None:
     """The floors' copies of versions (the pristine pending ones, or the first `limit`) and of
-    the audit log; `sealed`: the audit copy sealed as audit_log is (the same trigger function,
-    its own copies of audit_seals and audit_chain_head)."""
+    the audit log, their summaries kept by the same triggers as the real tables' (their own
+    copies of version_counts and decision_counts); `sealed`: the audit copy sealed as audit_log
+    is (the same trigger function, its own copies of audit_seals and audit_chain_head)."""
     await conn.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLES}")
     await conn.execute("CREATE TABLE floor_versions (LIKE versions INCLUDING ALL)")
     await conn.execute("CREATE TABLE floor_audit (LIKE audit_log INCLUDING ALL)")
     await conn.execute("CREATE TABLE floor_seals (LIKE audit_seals INCLUDING ALL)")
     await conn.execute("CREATE TABLE floor_chain_head (LIKE audit_chain_head INCLUDING ALL)")
     await conn.execute("INSERT INTO floor_chain_head SELECT * FROM audit_chain_head")
+    await conn.execute("CREATE TABLE floor_version_counts (LIKE version_counts INCLUDING ALL)")
+    await conn.execute("CREATE TABLE floor_decision_counts (LIKE decision_counts INCLUDING ALL)")
+    for trigger in FLOOR_SUMMARY_TRIGGERS:
+        await conn.execute(trigger)
     if sealed:
         await conn.execute(
             "CREATE TRIGGER floor_audit_seal AFTER INSERT ON floor_audit"
@@ -98,13 +120,17 @@ async def create_floor_copies(
 
 
 async def drop_floor_copies(conn: asyncpg.Connection, *, sealed: bool = True) -> None:
-    """Drop the floors' copies, first checking that every audit entry written was sealed."""
+    """Drop the floors' copies, first checking that every audit entry written was sealed and
+    counted in the summary."""
     if sealed:
         sealed_entries = await conn.fetchval(
             "SELECT coalesce(sum(entry_count), 0) FROM floor_seals"
         )
         if sealed_entries != await conn.fetchval("SELECT count(*) FROM floor_audit"):
             raise RuntimeError("the floor's audit copy was not sealed")
+    counted = await conn.fetchval("SELECT coalesce(sum(n), 0) FROM floor_decision_counts")
+    if counted != await conn.fetchval("SELECT count(*) FROM floor_audit"):
+        raise RuntimeError("the floor's decisions were not counted in its summary")
     await conn.execute(f"DROP TABLE {FLOOR_TABLES}")
 
 

@@ -61,6 +61,9 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
     finish = asyncio.Event()
     receiver = watched(asyncio.create_task(_receive(connection, finish), name="receiver"), logger)
     reaper = watched(asyncio.create_task(executor.reap_forever(), name="reaper"), logger)
+    compactor = watched(
+        asyncio.create_task(executor.compact_forever(), name="summary-compaction"), logger
+    )
     logger.info("Worker started", extra={"context": {"worker": executor.worker}})
 
     await stop.wait()
@@ -68,7 +71,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
     executor.drain()
     finish.set()  # the receiver stops fetching and waits for its running tasks
     await executor.wait_idle(settings.automation.timeout_seconds + 5)
-    for task in (receiver, reaper):
+    for task in (receiver, reaper, compactor):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):  # logged when it died
             await task

@@ -64,7 +64,7 @@ async def list_audit_entries(
     conn: Connection, where: AuditFilter, *, before_id: int | None, limit: int
 ) -> list[AuditEntry]:
     rows = await fetch_all(
-        queries.list_audit_entries(
+        listing_for(where)(
             conn,
             version_id=where.version_id,
             rule_id=where.rule_id,
@@ -78,6 +78,28 @@ async def list_audit_entries(
         )
     )
     return [_entry(row) for row in rows]
+
+
+# Entries of these actions are nearly the whole log: not in the partial (action, id) index.
+DECISION_ACTIONS = frozenset({"approve", "reject", "escalate"})
+
+
+def listing_for(where: AuditFilter) -> Any:
+    """The listing that reads the index of the most selective filter given (see audit.sql):
+    a run, a version, a rule, an actor that is not a rule, an action that is not a decision;
+    or else the primary key backwards (the rules' actors and the decisions are most of the
+    log, so it meets them at once; a time window alone: the key, or the BRIN index on `at`)."""
+    if where.run_id is not None:
+        return queries.list_audit_entries_by_run
+    if where.version_id is not None:
+        return queries.list_audit_entries_by_version
+    if where.rule_id is not None:
+        return queries.list_audit_entries_by_rule
+    if where.actor is not None and not where.actor.startswith("rule:"):
+        return queries.list_audit_entries_by_actor
+    if where.action is not None and where.action not in DECISION_ACTIONS:
+        return queries.list_audit_entries_by_action
+    return queries.list_audit_entries
 
 
 async def purge_audit_batch(conn: Connection) -> tuple[int, int]:

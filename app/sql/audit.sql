@@ -32,6 +32,124 @@ WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
 ORDER BY a.id DESC
 LIMIT :limit;
 
+-- name: list_audit_entries_by_run(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
+-- list_audit_entries of a run (:run_id required), in its index's order. The filter is written
+-- as a range of one value and the order names its column first, so that only the (run_id, id)
+-- index gives the order: with an equality the planner may walk the primary key backwards,
+-- hoping to meet the run's entries soon, which for an old run means most of the log. The
+-- filter is never optional, so a generic plan uses the index too. The same for the others.
+SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
+       a.details, s.seq AS seal_seq, encode(s.hash, 'hex') AS seal_hash
+FROM audit_log AS a
+LEFT JOIN LATERAL (
+    SELECT seq, hash FROM audit_seals
+    WHERE xid = a.xid AND first_id <= a.id AND last_id >= a.id
+    ORDER BY first_id DESC
+    LIMIT 1
+) AS s ON true
+WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
+  AND (:version_id::int8 IS NULL OR a.version_id = :version_id::int8)
+  AND (:rule_id::int4 IS NULL OR a.rule_id = :rule_id::int4)
+  AND a.run_id >= :run_id::uuid AND a.run_id <= :run_id::uuid
+  AND (:actor::text IS NULL OR a.actor = :actor::text)
+  AND (:action::text IS NULL OR a.action = :action::text)
+  AND (:since::timestamptz IS NULL OR a.at >= :since::timestamptz)
+  AND (:until::timestamptz IS NULL OR a.at < :until::timestamptz)
+ORDER BY a.run_id DESC, a.id DESC
+LIMIT :limit;
+
+-- name: list_audit_entries_by_version(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
+-- list_audit_entries of a version (:version_id required), in its index's order.
+SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
+       a.details, s.seq AS seal_seq, encode(s.hash, 'hex') AS seal_hash
+FROM audit_log AS a
+LEFT JOIN LATERAL (
+    SELECT seq, hash FROM audit_seals
+    WHERE xid = a.xid AND first_id <= a.id AND last_id >= a.id
+    ORDER BY first_id DESC
+    LIMIT 1
+) AS s ON true
+WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
+  AND a.version_id >= :version_id::int8 AND a.version_id <= :version_id::int8
+  AND (:rule_id::int4 IS NULL OR a.rule_id = :rule_id::int4)
+  AND (:run_id::uuid IS NULL OR a.run_id = :run_id::uuid)
+  AND (:actor::text IS NULL OR a.actor = :actor::text)
+  AND (:action::text IS NULL OR a.action = :action::text)
+  AND (:since::timestamptz IS NULL OR a.at >= :since::timestamptz)
+  AND (:until::timestamptz IS NULL OR a.at < :until::timestamptz)
+ORDER BY a.version_id DESC, a.id DESC
+LIMIT :limit;
+
+-- name: list_audit_entries_by_rule(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
+-- list_audit_entries of a rule (:rule_id required), in its index's order.
+SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
+       a.details, s.seq AS seal_seq, encode(s.hash, 'hex') AS seal_hash
+FROM audit_log AS a
+LEFT JOIN LATERAL (
+    SELECT seq, hash FROM audit_seals
+    WHERE xid = a.xid AND first_id <= a.id AND last_id >= a.id
+    ORDER BY first_id DESC
+    LIMIT 1
+) AS s ON true
+WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
+  AND (:version_id::int8 IS NULL OR a.version_id = :version_id::int8)
+  AND a.rule_id >= :rule_id::int4 AND a.rule_id <= :rule_id::int4
+  AND (:run_id::uuid IS NULL OR a.run_id = :run_id::uuid)
+  AND (:actor::text IS NULL OR a.actor = :actor::text)
+  AND (:action::text IS NULL OR a.action = :action::text)
+  AND (:since::timestamptz IS NULL OR a.at >= :since::timestamptz)
+  AND (:until::timestamptz IS NULL OR a.at < :until::timestamptz)
+ORDER BY a.rule_id DESC, a.id DESC
+LIMIT :limit;
+
+-- name: list_audit_entries_by_actor(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
+-- list_audit_entries of an actor that is not a rule (:actor required), in its index's order
+-- (the partial index leaves the rules' decisions out).
+SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
+       a.details, s.seq AS seal_seq, encode(s.hash, 'hex') AS seal_hash
+FROM audit_log AS a
+LEFT JOIN LATERAL (
+    SELECT seq, hash FROM audit_seals
+    WHERE xid = a.xid AND first_id <= a.id AND last_id >= a.id
+    ORDER BY first_id DESC
+    LIMIT 1
+) AS s ON true
+WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
+  AND (:version_id::int8 IS NULL OR a.version_id = :version_id::int8)
+  AND (:rule_id::int4 IS NULL OR a.rule_id = :rule_id::int4)
+  AND (:run_id::uuid IS NULL OR a.run_id = :run_id::uuid)
+  AND a.actor >= :actor::text AND a.actor <= :actor::text
+  AND a.actor NOT LIKE 'rule:%'
+  AND (:action::text IS NULL OR a.action = :action::text)
+  AND (:since::timestamptz IS NULL OR a.at >= :since::timestamptz)
+  AND (:until::timestamptz IS NULL OR a.at < :until::timestamptz)
+ORDER BY a.actor DESC, a.id DESC
+LIMIT :limit;
+
+-- name: list_audit_entries_by_action(version_id, rule_id, run_id, actor, action, since, until, before_id, limit)
+-- list_audit_entries of an action that is not a decision (:action required), in its index's
+-- order (the partial index leaves the decisions out).
+SELECT a.id, a.at, a.actor, a.action, a.version_id, a.rule_id, a.rule_revision, a.run_id,
+       a.details, s.seq AS seal_seq, encode(s.hash, 'hex') AS seal_hash
+FROM audit_log AS a
+LEFT JOIN LATERAL (
+    SELECT seq, hash FROM audit_seals
+    WHERE xid = a.xid AND first_id <= a.id AND last_id >= a.id
+    ORDER BY first_id DESC
+    LIMIT 1
+) AS s ON true
+WHERE (:before_id::int8 IS NULL OR a.id < :before_id::int8)
+  AND (:version_id::int8 IS NULL OR a.version_id = :version_id::int8)
+  AND (:rule_id::int4 IS NULL OR a.rule_id = :rule_id::int4)
+  AND (:run_id::uuid IS NULL OR a.run_id = :run_id::uuid)
+  AND (:actor::text IS NULL OR a.actor = :actor::text)
+  AND a.action >= :action::text AND a.action <= :action::text
+  AND a.action NOT IN ('approve', 'reject', 'escalate')
+  AND (:since::timestamptz IS NULL OR a.at >= :since::timestamptz)
+  AND (:until::timestamptz IS NULL OR a.at < :until::timestamptz)
+ORDER BY a.action DESC, a.id DESC
+LIMIT :limit;
+
 -- name: purge_audit_batch()^
 -- One batch of the retention purge (the owner's function: its cutoff and batch size come from
 -- audit_settings, never from here). Answers the seals and entries it removed; 0 seals: done.

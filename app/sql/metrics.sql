@@ -1,6 +1,7 @@
 -- name: get_metric_counts()^
 -- What /metrics reports, read at scrape time so that it covers every process. Each field is a
--- small JSON document; every scan is bounded by an index or by the runs table.
+-- small JSON document; every scan is bounded by an index, the runs table or a summary
+-- (version_counts, migration 0011).
 SELECT
     (SELECT coalesce(jsonb_agg(jsonb_build_object('trigger', trigger, 'state', state, 'n', n)),
                      '[]'::jsonb)
@@ -14,9 +15,9 @@ SELECT
            WHERE NOT run.dry_run AND run.decisions_by_rule ? (r ->> 'id')
            GROUP BY 1, 2) AS d) AS decisions,
     (SELECT jsonb_build_object(
-                'topic', count(*) FILTER (WHERE entity_type = 'topic'),
-                'atom', count(*) FILTER (WHERE entity_type = 'atom'))
-     FROM versions WHERE status = 'pending') AS pending,
+                'topic', coalesce(sum(n) FILTER (WHERE entity_type = 'topic'), 0),
+                'atom', coalesce(sum(n) FILTER (WHERE entity_type = 'atom'), 0))
+     FROM version_counts WHERE status = 'pending') AS pending,
     (SELECT count(*) FROM automation_runs WHERE state = 'PENDING') AS relay_backlog,
     (SELECT coalesce(jsonb_agg(jsonb_build_object(
                 'job', id,

@@ -86,11 +86,12 @@ SELECT * FROM decided ORDER BY id;
 SELECT id, status FROM versions WHERE id = ANY(:ids::int8[]);
 
 -- name: count_pending_versions()^
--- Pending versions, in all and per entity type (the partial index makes this cost the backlog).
-SELECT count(*) AS total,
-       count(*) FILTER (WHERE entity_type = 'topic') AS topic,
-       count(*) FILTER (WHERE entity_type = 'atom') AS atom
-FROM versions
+-- Pending versions, in all and per entity type, from the version_counts summary (migration
+-- 0011: its rows are deltas until compacted, so they are summed).
+SELECT coalesce(sum(n), 0)::bigint AS total,
+       coalesce(sum(n) FILTER (WHERE entity_type = 'topic'), 0)::bigint AS topic,
+       coalesce(sum(n) FILTER (WHERE entity_type = 'atom'), 0)::bigint AS atom
+FROM version_counts
 WHERE status = 'pending';
 
 -- name: list_review_versions(status, entity_type, source, rule_id, after_id, limit)

@@ -519,6 +519,7 @@ async def _privileges(owner_url: str, role: str) -> dict[str, object]:
             " (SELECT count(*) FROM pg_class WHERE relowner = r.oid) AS owns,"
             " has_schema_privilege($1, 'public', 'CREATE') AS creates,"
             " has_function_privilege($1, 'audit_purge_batch()', 'EXECUTE') AS purges,"
+            " has_function_privilege($1, 'summaries_compact()', 'EXECUTE') AS compacts,"
             " has_column_privilege($1, 'audit_log', 'actor', 'INSERT') AS writes_actor,"
             " has_column_privilege($1, 'audit_log', 'at', 'INSERT') AS writes_at,"
             " has_column_privilege($1, 'audit_log', 'xid', 'INSERT') AS writes_xid,"
@@ -554,13 +555,21 @@ def test_migrate_creates_the_processes_role_and_grants_exactly_what_they_use(
         assert first["owns"] == 0
         assert first["creates"] is False
         assert first["purges"] is True
+        assert first["compacts"] is True
         assert (first["writes_actor"], first["writes_at"], first["writes_xid"]) == (
             True,
             False,
             False,
         )
         granted = set(first["granted"])
-        for table in ("audit_log", "audit_seals", "audit_checkpoints", "audit_chain_head"):
+        summaries = ("version_counts", "decision_counts")  # written by the owner's triggers
+        for table in (
+            "audit_log",
+            "audit_seals",
+            "audit_checkpoints",
+            "audit_chain_head",
+            *summaries,
+        ):
             assert f"{table}:SELECT" in granted
             for verb in ("INSERT", "UPDATE", "DELETE", "TRUNCATE"):
                 assert f"{table}:{verb}" not in granted, (table, verb)

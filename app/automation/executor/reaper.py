@@ -1,7 +1,8 @@
 """The reaper, in every worker: it ends the sessions of stale runs, fails `lost` those out of
 attempts, and republishes what lost its message (SCHEDULED past
 AUTOMATION_REDELIVER_SECONDS, EXECUTING whose worker stopped beating, the run whose turn
-came)."""
+came); and it folds the summaries' delta rows (migration 0011) every minute and after a
+run."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from app.logging import context
 from app.loops import every
 from app.repositories import leases as lease_repo
 from app.repositories import shards as shard_repo
+from app.repositories import summaries as summary_repo
 
 logger = logging.getLogger("automation")
+
+# How often a worker folds the summaries' delta rows: a run's batches add a few rows each
+# (readers sum them), so a minute keeps the tables a few hundred rows at most.
+COMPACT_INTERVAL_SECONDS = 60.0
 
 
 class Reaper(ExecutorBase):
@@ -75,6 +81,27 @@ class Reaper(ExecutorBase):
             failed=N_("Reaper round failed; trying again"),
             wait_first=True,
         )
+
+    async def compact_summaries(self) -> int:
+        """Fold the summaries' delta rows (one short transaction): the rows folded."""
+        async with self.pool.acquire() as conn:
+            return await summary_repo.compact_summaries(conn)
+
+    async def compact_forever(self) -> None:
+        """A compaction of the summaries every COMPACT_INTERVAL_SECONDS, until cancelled."""
+        await every(
+            COMPACT_INTERVAL_SECONDS,
+            self.compact_summaries,
+            log=logger,
+            failed=N_("Summary compaction failed; trying again later"),
+        )
+
+    async def _compact_after_run(self) -> None:
+        """After a non-dry run: fold the deltas its batches wrote."""
+        try:
+            await self.compact_summaries()
+        except Exception:  # the next round of compact_forever does the same
+            logger.warning("Could not compact the summaries", exc_info=True)
 
     async def _wake_waiting_runs(self) -> None:
         """After a non-dry run: publish the run whose turn it is now, if one waits."""

@@ -148,6 +148,7 @@ class RunExecutor(BatchLoop, Reaper):
                 await heartbeat
             if not run.dry_run:
                 await self._wake_waiting_runs()
+                await self._compact_after_run()
 
     async def _beat(self, lease: Lease, cancel: asyncio.Event) -> None:
         """The lease's heartbeat until cancelled or lost (then `lease.lost` is set); a run

@@ -9,11 +9,8 @@ pending versions whose age crossed a threshold of an `age_hours` rule). The part
 created_at finds those; a decided version leaves it like versions_pending_idx (docs/
 performance.md, "What a run evaluates").
 
-(Written beside another engineer's 0011: revision "0012" on 0010 here, re-chained on 0011 at
-the merge.)
-
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 """
 

@@ -33,14 +33,15 @@ def settings(database_url: str, queue_name: str) -> Settings:
 
 
 async def test_a_statement_stopped_by_the_timeout_is_504_naming_the_route(
-    app_client, auth_headers, database_url, caplog
+    app_client, auth_headers, owner_database_url, caplog
 ):
     """A request whose statement waits past the command timeout answers 504 with the route
     and the limit, logs "Request took too long", and never "PostgreSQL unavailable"."""
     viewer = await auth_headers(Role.VIEWER)
-    blocker = await connect_db(database_url)
+    blocker = await connect_db(owner_database_url)
     try:
-        await blocker.execute("BEGIN; LOCK TABLE versions IN ACCESS EXCLUSIVE MODE")
+        # What the pending count and the Overview read: the counts kept beside the versions.
+        await blocker.execute("BEGIN; LOCK TABLE version_counts IN ACCESS EXCLUSIVE MODE")
         with caplog.at_level(logging.WARNING, logger="app.api"):
             response = await app_client.get(PENDING_COUNT, headers=viewer)
     finally:
@@ -54,14 +55,15 @@ async def test_a_statement_stopped_by_the_timeout_is_504_naming_the_route(
 
 
 async def test_a_console_page_answers_html_when_its_statement_is_stopped(
-    app_client, pool, database_url
+    app_client, pool, owner_database_url
 ):
     """The Overview whose statement is stopped by the timeout answers the refused page (HTML,
     504, naming the page's route), not JSON."""
     await sign_in_as(app_client, pool, Role.VIEWER)
-    blocker = await connect_db(database_url)
+    blocker = await connect_db(owner_database_url)
     try:
-        await blocker.execute("BEGIN; LOCK TABLE versions IN ACCESS EXCLUSIVE MODE")
+        # What the pending count and the Overview read: the counts kept beside the versions.
+        await blocker.execute("BEGIN; LOCK TABLE version_counts IN ACCESS EXCLUSIVE MODE")
         page = await app_client.get("/ui")
     finally:
         await blocker.close()

@@ -4,8 +4,9 @@
 
 A scratch database of its own, N pending versions loaded with bench.dataset, then for each
 rule family of bench.rulesets and each rule count (10, 100, 1,000, 10,000): the run's
-deciding statement timed over every pending version in 10,000-id batches (one statement per
-batch and a custom plan each, as a run does; jit off, as a run sets it), nothing written.
+deciding statement timed over every pending version in batches of ids as a run makes them
+(10,000, or more for many rules: app.repositories.batches.batch_rows), one statement per batch
+and a custom plan each, as a run does (jit off, as a run sets it), nothing written.
 Printed per line: the median seconds, the cost per version per rule above the no-rule floor,
 the planning time of one batch's statement and its size; then the dry-run ratio of 1,000
 selective rules to ten over the same versions (SPEC 9: at most 3x).
@@ -28,6 +29,7 @@ from pydantic import TypeAdapter
 from app.config import DatabaseSettings
 from app.db import with_database
 from app.migrate import migrate
+from app.repositories.batches import batch_rows
 from app.rules.compiler import CompileContext, RuleToEvaluate, SqlParams, compile_deciding_rule
 from app.rules.models import Condition
 from bench.dataset import load_versions
@@ -71,16 +73,18 @@ def family_rules(family: str, count: int) -> list[RuleToEvaluate]:
 
 
 async def _one_round(
-    conn: asyncpg.Connection, query: str, params: list[Any], top: int
+    conn: asyncpg.Connection, query: str, params: list[Any], top: int, rules: int = 0
 ) -> tuple[float, int]:
-    """Seconds to decide (without writing) every pending version, batch by batch."""
+    """Seconds to decide (without writing) every pending version, batch by batch: as a run
+    does, in batches of batch_rows(10,000, rules) ids."""
+    size = batch_rows(BATCH, rules)
     matched = 0
     started = time.perf_counter()
     async with conn.transaction():
         await conn.execute("SET LOCAL jit = off")
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        for after in range(0, top, BATCH):
-            matched += await conn.fetchval(query, after, after + BATCH, *params)
+        for after in range(0, top, size):
+            matched += await conn.fetchval(query, after, after + size, *params)
     return time.perf_counter() - started, matched
 
 
@@ -143,7 +147,7 @@ async def _measure_one(  # noqa: PLR0917 - one measurement's context, in order
     )
     params = ctx.params.values
     planning = await _planning_ms(conn, query, params)
-    timed = [await _one_round(conn, query, params, top) for _ in range(rounds)]
+    timed = [await _one_round(conn, query, params, top, count) for _ in range(rounds)]
     seconds = statistics.median(t for t, _ in timed)
     cost = RuleCost(
         family=family,

@@ -19,6 +19,19 @@ from app.sql import queries
 
 # $1..$14 of decide_batch (see its comment in automation.sql); the compiled values follow.
 _BATCH_FIXED_PARAMS = 14
+# Each batch's statement is planned anew (custom plans, app/db.py), and planning grows with
+# the rules: about 25 ms for 1,000 rules, 0.2-0.4 s for 10,000 (docs/performance.md). A batch
+# holds at least this many versions per rule, so that planning stays a small part of its
+# cost (about 0.5 us a version) instead of 40% of it at 10,000 versions and 1,000 rules...
+ROWS_PER_RULE = 50
+# ...up to this many versions, so that a batch still ends (and is fenced, counted and
+# cancellable) every few seconds.
+MAX_BATCH_ROWS = 100_000
+
+
+def batch_rows(configured: int, rule_count: int) -> int:
+    """Versions per batch: AUTOMATION_BATCH_SIZE, or more for a large rule set."""
+    return max(configured, min(MAX_BATCH_ROWS, ROWS_PER_RULE * rule_count))
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,10 @@ class BatchStatement:
     sql: str
     rule_columns: tuple[list[int], list[int], list[str], list[str]]
     compiled_values: list[Any]
+
+    def rows(self, configured: int) -> int:
+        """Versions per batch of this statement (batch_rows for its rule count)."""
+        return batch_rows(configured, len(self.rule_columns[0]))
 
 
 def batch_statement(

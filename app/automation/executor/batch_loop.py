@@ -96,7 +96,7 @@ class BatchLoop(ExecutorBase):
                 decided_total = row["decided_total"]
                 if row["cancel_requested"]:
                     cancel.set()
-                if row["scanned"] < self.settings.batch_size:
+                if row["scanned"] < statement.rows(self.settings.batch_size):
                     break
         return (Outcome.CAPPED if cap and decided_total >= cap else Outcome.COMPLETED), run
 
@@ -143,7 +143,7 @@ class BatchLoop(ExecutorBase):
                     run_id=run.id,
                     after=after,
                     upto=upto,
-                    batch_size=self.settings.batch_size,
+                    batch_size=statement.rows(self.settings.batch_size),
                     cap=cap,
                     dry_run=run.dry_run,
                     worker=self.worker,

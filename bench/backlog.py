@@ -23,14 +23,13 @@ import httpx
 
 from bench.dataset import RULES, load_versions
 from bench.processes import (
-    AMQP_URL,
     FINAL,
     TASKTRACKER,
-    as_app,
     delete_queue,
     free_port,
     fresh_database,
     service,
+    service_env,
     trigger,
     until_ready,
     wait_run,
@@ -46,13 +45,7 @@ async def measure_backlog(waiting: int, repeats: int = 5) -> dict[str, Any]:
     queue = f"tt-bench-{uuid.uuid4().hex[:10]}"
     async with fresh_database() as url:
         port = free_port()
-        env = {
-            "DATABASE_URL": as_app(url),
-            "RABBITMQ_URL": AMQP_URL,
-            "RABBITMQ_QUEUE": queue,
-            "AUTH_DISABLED": "true",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = service_env(url, queue)
         try:
             with (
                 service([TASKTRACKER, "api", "--port", str(port)], env),

@@ -23,16 +23,15 @@ from app.rules.evaluator import deciding_rule
 from bench.dataset import RULES, load_versions
 from bench.floors import measure_floor, measure_parallel_floor, measure_per_row, version_facts
 from bench.processes import (
-    AMQP_URL,
     FINAL,
     TASKTRACKER,
-    as_app,
     delete_queue,
     free_port,
     fresh_database,
     observe,
     peak_rss_mb,
     service,
+    service_env,
     trigger,
     until_ready,
     wait_run,
@@ -108,13 +107,7 @@ async def measure(
     queue = f"tt-bench-{uuid.uuid4().hex[:10]}"
     async with fresh_database() as url:
         port = free_port()
-        env = {
-            "DATABASE_URL": as_app(url),
-            "RABBITMQ_URL": AMQP_URL,
-            "RABBITMQ_QUEUE": queue,
-            "AUTH_DISABLED": "true",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = service_env(url, queue)
         # K workers decide one run together: split into K shards (one worker: never split).
         worker_env = {**env, "AUTOMATION_SHARDS": str(workers)}
         try:

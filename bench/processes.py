@@ -71,6 +71,18 @@ def as_app(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{BENCH_APP_ROLE}:bench@{host}"))
 
 
+def service_env(url: str, queue: str) -> dict[str, str]:
+    """The environment of a benchmark's api and worker: the database as the processes' role,
+    their own queue, no authentication, warnings only."""
+    return {
+        "DATABASE_URL": as_app(url),
+        "RABBITMQ_URL": AMQP_URL,
+        "RABBITMQ_QUEUE": queue,
+        "AUTH_DISABLED": "true",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 @contextlib.asynccontextmanager
 async def fresh_database() -> AsyncIterator[str]:
     """A migrated database: the owner's URL (the processes' is `as_app` of it)."""

@@ -105,6 +105,21 @@ async def fix_run_scope(
     evaluates everything)."""
     snapshot = [rule_dict(rule, SNAPSHOT_FIELDS) for rule in rules]
     ages = age_thresholds(rule.conditions for rule in rules)
+
+    async def fix(*, closed: bool) -> Run | None:
+        return run_or_none(
+            await queries.fix_run_scope(
+                conn,
+                id=run_id,
+                worker=worker,
+                epoch=epoch,
+                rules=snapshot,
+                engine=EVALUATION_REVISION,
+                ages=ages,
+                closed=closed,
+            )
+        )
+
     if close:
         try:
             async with conn.transaction():
@@ -113,32 +128,10 @@ async def fix_run_scope(
                     conn, lock_timeout_ms=lock_timeout_ms, idle_timeout_ms=SCOPE_IDLE_TIMEOUT_MS
                 )
                 await queries.lock_versions_for_scope(conn)
-                return run_or_none(
-                    await queries.fix_run_scope(
-                        conn,
-                        id=run_id,
-                        worker=worker,
-                        epoch=epoch,
-                        rules=snapshot,
-                        engine=EVALUATION_REVISION,
-                        ages=ages,
-                        closed=True,
-                    )
-                )
+                return await fix(closed=True)
         except asyncpg.LockNotAvailableError:
             pass  # fixed below, open: the run's Run.scope_closed says so
-    return run_or_none(
-        await queries.fix_run_scope(
-            conn,
-            id=run_id,
-            worker=worker,
-            epoch=epoch,
-            rules=snapshot,
-            engine=EVALUATION_REVISION,
-            ages=ages,
-            closed=False,
-        )
-    )
+    return await fix(closed=False)
 
 
 async def list_run_scope(
